@@ -1,0 +1,245 @@
+//! Bots: the fields an owner edits, how they are checked and normalised.
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+use url::Url;
+
+use crate::error::FieldErrors;
+use crate::store::BotFields;
+
+pub const THEMES: [&str; 3] = ["light", "dark", "auto"];
+pub const POSITIONS: [&str; 4] = ["bottom-right", "bottom-left", "top-right", "top-left"];
+const MAX_ORIGINS: usize = 100;
+
+/// The body of `POST /widget/bots` and `PUT /widget/bots/{id}`: for a new bot
+/// `name` and `workspace_id` are required; an update takes any subset. A field
+/// that is absent or `null` keeps its current (or default) value.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BotInput {
+    /// 1-100 characters.
+    pub name: Option<String>,
+    /// A workspace the caller belongs to; the bot answers from its documents.
+    pub workspace_id: Option<i64>,
+    /// Instructions for the model, up to 8,000 characters.
+    pub system_prompt: Option<String>,
+    /// First message a visitor sees, up to 1,000 characters.
+    pub welcome_message: Option<String>,
+    pub is_active: Option<bool>,
+    /// Origins allowed to embed the bot: `https://example.com`, `http://localhost:3000`,
+    /// `https://*.example.com` (subdomains only).
+    pub allowed_origins: Option<Vec<String>>,
+    /// `light`, `dark` or `auto`.
+    pub theme: Option<String>,
+    /// `bottom-right`, `bottom-left`, `top-right` or `top-left`.
+    pub position: Option<String>,
+    /// `#rrggbb`.
+    pub primary_color: Option<String>,
+    /// Up to 8 characters of text or emoji, or an `https://` image URL.
+    pub bubble_icon: Option<String>,
+}
+
+impl BotFields {
+    /// The defaults of a new bot in a workspace.
+    pub fn new(workspace_id: i64, name: String) -> Self {
+        Self {
+            workspace_id,
+            name,
+            system_prompt: String::new(),
+            welcome_message: "Hi! Ask me anything about our documentation.".to_owned(),
+            is_active: true,
+            allowed_origins: Vec::new(),
+            theme: "auto".to_owned(),
+            position: "bottom-right".to_owned(),
+            primary_color: "#2563eb".to_owned(),
+            bubble_icon: "💬".to_owned(),
+        }
+    }
+}
+
+impl BotInput {
+    /// Lays the given fields over `base`.
+    pub fn apply(self, mut base: BotFields) -> BotFields {
+        let Self {
+            name,
+            workspace_id,
+            system_prompt,
+            welcome_message,
+            is_active,
+            allowed_origins,
+            theme,
+            position,
+            primary_color,
+            bubble_icon,
+        } = self;
+        macro_rules! lay {
+            ($($field:ident),*) => { $( if let Some(v) = $field { base.$field = v; } )* };
+        }
+        lay!(name, workspace_id, system_prompt, welcome_message, is_active, allowed_origins, theme, position);
+        lay!(primary_color, bubble_icon);
+        base
+    }
+}
+
+/// Checks every field, normalising where there is one right spelling
+/// (trimmed name, lower-case colour and origins). All problems are reported at once.
+pub fn validate(bot: &mut BotFields) -> Result<(), FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let mut fail = |field: &str, message: &str| {
+        errors.entry(field.to_owned()).or_insert_with(|| message.to_owned());
+    };
+
+    bot.name = bot.name.trim().to_owned();
+    match bot.name.chars().count() {
+        0 => fail("name", "must not be empty"),
+        n if n > 100 => fail("name", "must be at most 100 characters"),
+        _ if bot.name.chars().any(char::is_control) => fail("name", "must not contain control characters"),
+        _ => {}
+    }
+    if bot.system_prompt.chars().count() > 8000 {
+        fail("system_prompt", "must be at most 8,000 characters");
+    }
+    if bot.welcome_message.chars().count() > 1000 {
+        fail("welcome_message", "must be at most 1,000 characters");
+    }
+    if !THEMES.contains(&bot.theme.as_str()) {
+        fail("theme", "must be one of light, dark, auto");
+    }
+    if !POSITIONS.contains(&bot.position.as_str()) {
+        fail("position", "must be one of bottom-right, bottom-left, top-right, top-left");
+    }
+    let color = &bot.primary_color;
+    if color.len() == 7 && color.starts_with('#') && color[1..].chars().all(|c| c.is_ascii_hexdigit()) {
+        bot.primary_color = color.to_ascii_lowercase();
+    } else {
+        fail("primary_color", "must be a colour written #rrggbb, e.g. #2563eb");
+    }
+    match normalize_bubble_icon(&bot.bubble_icon) {
+        Ok(icon) => bot.bubble_icon = icon,
+        Err(message) => fail("bubble_icon", message),
+    }
+    if bot.allowed_origins.len() > MAX_ORIGINS {
+        fail("allowed_origins", "must list at most 100 origins");
+    } else {
+        let mut origins = Vec::with_capacity(bot.allowed_origins.len());
+        for origin in &bot.allowed_origins {
+            match normalize_origin(origin) {
+                Ok(origin) if !origins.contains(&origin) => origins.push(origin),
+                Ok(_) => {}
+                Err(message) => fail("allowed_origins", &format!("{origin:?} {message}")),
+            }
+        }
+        bot.allowed_origins = origins;
+    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
+}
+
+fn normalize_bubble_icon(icon: &str) -> Result<String, &'static str> {
+    let icon = icon.trim();
+    let lower = icon.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        let url = Url::parse(icon).map_err(|_| "is not a valid image URL")?;
+        if url.host().is_none() || icon.len() > 2048 {
+            return Err("is not a valid image URL");
+        }
+        return Ok(url.to_string());
+    }
+    if lower.contains("://") || lower.starts_with("data:") || lower.starts_with("javascript:") {
+        return Err("image URLs must start with https://");
+    }
+    match icon.chars().count() {
+        0 => Err("must be a short text or emoji, or an https:// image URL"),
+        n if n > 8 => Err("must be at most 8 characters, or an https:// image URL"),
+        _ if icon.chars().any(char::is_control) => Err("must not contain control characters"),
+        _ => Ok(icon.to_owned()),
+    }
+}
+
+/// `scheme://host[:port]`, lower-cased, default port dropped, IDNs in ASCII;
+/// `https://*.example.com` matches subdomains of example.com.
+pub fn normalize_origin(raw: &str) -> Result<String, &'static str> {
+    let raw = raw.trim();
+    let raw = raw.strip_suffix('/').unwrap_or(raw);
+    if raw == "*" {
+        return Err("would allow every site; list the sites instead");
+    }
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return Err("must be an origin such as https://example.com");
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err("must start with http:// or https://");
+    }
+    if rest.is_empty() || rest.contains(['/', '?', '#', '@', '\\']) {
+        return Err("must be scheme://host[:port], without a path, query or user");
+    }
+    let (wildcard, host_port) = match rest.strip_prefix("*.") {
+        Some(rest) => (true, rest),
+        None => (false, rest),
+    };
+    if host_port.contains('*') {
+        return Err("may use * only as the first label, as in https://*.example.com");
+    }
+    let url = Url::parse(&format!("{scheme}://{host_port}")).map_err(|_| "has an invalid host or port")?;
+    let host = match url.host() {
+        Some(url::Host::Domain(domain)) => domain.to_owned(),
+        Some(url::Host::Ipv4(ip)) if !wildcard => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) if !wildcard => format!("[{ip}]"),
+        Some(_) => return Err("may use a wildcard only before a domain name"),
+        None => return Err("has no host"),
+    };
+    if wildcard && !host.contains('.') {
+        return Err("wildcard must be followed by a domain such as example.com");
+    }
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    let star = if wildcard { "*." } else { "" };
+    Ok(format!("{scheme}://{star}{host}{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_normalised_or_refused() {
+        let ok = [
+            ("https://Example.com/", "https://example.com"),
+            ("https://example.com:443", "https://example.com"),
+            ("http://localhost:3000", "http://localhost:3000"),
+            ("https://*.Example.com", "https://*.example.com"),
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("https://bücher.example", "https://xn--bcher-kva.example"),
+        ];
+        for (raw, want) in ok {
+            assert_eq!(normalize_origin(raw).as_deref(), Ok(want), "{raw}");
+        }
+        let bad = [
+            "*",
+            "https://*",
+            "https://*.com",
+            "example.com",
+            "ftp://example.com",
+            "https://example.com/path",
+            "https://example.com?x=1",
+            "https://user@example.com",
+            "https://a.*.example.com",
+            "https://*.127.0.0.1",
+            "javascript://alert(1)",
+            "https://",
+        ];
+        for raw in bad {
+            assert!(normalize_origin(raw).is_err(), "{raw} should be refused");
+        }
+    }
+
+    #[test]
+    fn icons_accept_short_text_and_https_images() {
+        assert_eq!(normalize_bubble_icon(" 🤖 ").as_deref(), Ok("🤖"));
+        assert_eq!(normalize_bubble_icon("Help").as_deref(), Ok("Help"));
+        assert!(normalize_bubble_icon("https://cdn.example.com/bot.png").is_ok());
+        assert!(normalize_bubble_icon("http://cdn.example.com/bot.png").is_err());
+        assert!(normalize_bubble_icon("javascript:alert(1)").is_err());
+        assert!(normalize_bubble_icon("123456789").is_err());
+        assert!(normalize_bubble_icon("").is_err());
+    }
+}

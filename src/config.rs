@@ -1,0 +1,549 @@
+//! Configuration: defaults < TOML file < `DOCENT_*` environment < command-line flags.
+//!
+//! Every setting has a dotted name (`widget.token_expire_days`) that is also its
+//! place in the TOML file; its environment variable is that name upper-cased with
+//! `DOCENT_` in front and dots as underscores (`DOCENT_WIDGET_TOKEN_EXPIRE_DAYS`).
+//! A bad value anywhere is a [`ConfigError`] that names the setting.
+//! Secrets come only from the environment (or `DOCENT_X_FILE`) and are never printed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// All of Docent's settings, after layering and validation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on (`IP:port`).
+    pub bind: SocketAddr,
+    /// Folder for the SQLite database and other local files.
+    pub data_dir: PathBuf,
+    /// `sqlite:...` or `postgres://...`; empty means SQLite in `data_dir`.
+    pub database_url: String,
+    /// The address users and browsers reach this server at; empty means `http://{bind}`.
+    pub public_url: String,
+    pub log_format: LogFormat,
+    /// A tracing filter such as `info` or `docent=debug,info`; `RUST_LOG` wins when set.
+    pub log_level: String,
+    /// Take the client address from the last `X-Forwarded-For` hop (behind a reverse proxy).
+    pub trust_proxy_headers: bool,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub widget: WidgetConfig,
+    /// Secrets, from the environment only.
+    #[serde(skip)]
+    pub secrets: Secrets,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Largest JSON request body accepted, in bytes.
+    pub json_limit_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub max_connections: u32,
+    /// How long a request waits for a free connection, in seconds.
+    pub acquire_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    pub access_token_minutes: u32,
+    pub refresh_token_days: u32,
+    /// Failed logins for one username before it is locked for `lockout_minutes`.
+    pub max_failed_logins_per_user: u32,
+    /// Failed logins from one client address before it is locked for `lockout_minutes`.
+    pub max_failed_logins_per_address: u32,
+    pub lockout_minutes: u32,
+    /// Argon2id memory cost in KiB, iterations and lanes.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    /// Username of the administrator created when no user exists yet.
+    pub admin_username: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WidgetConfig {
+    /// Base address of `widget.js` in embed codes; empty means `public_url`.
+    pub base_url: String,
+    pub token_expire_days: u32,
+    /// How long an expired widget token can still be refreshed.
+    pub refresh_grace_days: u32,
+    pub session_timeout_minutes: u32,
+    pub max_sessions_per_bot: u32,
+    /// Origins allowed for every bot, besides each bot's own list.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Values that must never be printed or logged.
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// Signs access and widget tokens; generated and kept in the database when absent.
+    pub secret_key: Option<SecretString>,
+    /// Password of the first administrator, used only when no user exists.
+    pub admin_password: Option<SecretString>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            data_dir: PathBuf::from("./docent-data"),
+            database_url: String::new(),
+            public_url: String::new(),
+            log_format: LogFormat::Pretty,
+            log_level: "info".to_owned(),
+            trust_proxy_headers: false,
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            auth: AuthConfig::default(),
+            widget: WidgetConfig::default(),
+            secrets: Secrets::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { json_limit_bytes: 1024 * 1024 }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: 10, acquire_timeout_seconds: 5 }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_minutes: 60,
+            refresh_token_days: 30,
+            max_failed_logins_per_user: 5,
+            max_failed_logins_per_address: 20,
+            lockout_minutes: 15,
+            argon2_memory_kib: 19_456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            admin_username: "admin".to_owned(),
+        }
+    }
+}
+
+impl Default for WidgetConfig {
+    fn default() -> Self {
+        Self {
+            base_url: String::new(),
+            token_expire_days: 7,
+            refresh_grace_days: 7,
+            session_timeout_minutes: 30,
+            max_sessions_per_bot: 1000,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// A setting with a bad value; start-up stops with exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting `{setting}`: {message}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { setting: setting.into(), message: message.into() }
+    }
+}
+
+/// How an environment variable's text becomes a TOML value.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Integer,
+    Boolean,
+    List,
+}
+
+/// Every setting that can come from the environment, by dotted name.
+const SETTINGS: &[(&str, Kind)] = &[
+    ("bind", Kind::Text),
+    ("data_dir", Kind::Text),
+    ("database_url", Kind::Text),
+    ("public_url", Kind::Text),
+    ("log_format", Kind::Text),
+    ("log_level", Kind::Text),
+    ("trust_proxy_headers", Kind::Boolean),
+    ("http.json_limit_bytes", Kind::Integer),
+    ("database.max_connections", Kind::Integer),
+    ("database.acquire_timeout_seconds", Kind::Integer),
+    ("auth.access_token_minutes", Kind::Integer),
+    ("auth.refresh_token_days", Kind::Integer),
+    ("auth.max_failed_logins_per_user", Kind::Integer),
+    ("auth.max_failed_logins_per_address", Kind::Integer),
+    ("auth.lockout_minutes", Kind::Integer),
+    ("auth.argon2_memory_kib", Kind::Integer),
+    ("auth.argon2_iterations", Kind::Integer),
+    ("auth.argon2_parallelism", Kind::Integer),
+    ("auth.admin_username", Kind::Text),
+    ("widget.base_url", Kind::Text),
+    ("widget.token_expire_days", Kind::Integer),
+    ("widget.refresh_grace_days", Kind::Integer),
+    ("widget.session_timeout_minutes", Kind::Integer),
+    ("widget.max_sessions_per_bot", Kind::Integer),
+    ("widget.allowed_origins", Kind::List),
+];
+
+/// `widget.token_expire_days` -> `DOCENT_WIDGET_TOKEN_EXPIRE_DAYS`.
+pub fn env_name(setting: &str) -> String {
+    format!("DOCENT_{}", setting.replace('.', "_").to_uppercase())
+}
+
+/// The command-line flags that override settings.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub bind: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+}
+
+impl Config {
+    /// Builds the configuration from an optional file, an environment and flags.
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+        overrides: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => read_file(path)?,
+            None => toml::Table::new(),
+        };
+        for (setting, kind) in SETTINGS {
+            let name = env_name(setting);
+            if let Some(raw) = env.get(&name) {
+                set(&mut table, setting, env_value(&name, raw, *kind)?);
+            }
+        }
+        if let Some(bind) = &overrides.bind {
+            set(&mut table, "bind", toml::Value::String(bind.clone()));
+        }
+        if let Some(dir) = &overrides.data_dir {
+            set(&mut table, "data_dir", toml::Value::String(dir.display().to_string()));
+        }
+        if let Some(url) = &overrides.database_url {
+            set(&mut table, "database_url", toml::Value::String(url.clone()));
+        }
+
+        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|err| {
+                let path = err.path().to_string();
+                let setting = if path == "." { "configuration".to_owned() } else { path };
+                ConfigError::new(setting, err.into_inner().to_string())
+            })?;
+        config.secrets = Secrets {
+            secret_key: secret(env, "DOCENT_SECRET_KEY")?,
+            admin_password: secret(env, "DOCENT_ADMIN_PASSWORD")?,
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Range and shape checks that serde's types can't express.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        fn range(setting: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(ConfigError::new(setting, format!("must be between {min} and {max} (got {value})")))
+            }
+        }
+        let a = &self.auth;
+        range("auth.access_token_minutes", a.access_token_minutes.into(), 1, 24 * 60)?;
+        range("auth.refresh_token_days", a.refresh_token_days.into(), 1, 3650)?;
+        range("auth.max_failed_logins_per_user", a.max_failed_logins_per_user.into(), 1, 10_000)?;
+        range("auth.max_failed_logins_per_address", a.max_failed_logins_per_address.into(), 1, 100_000)?;
+        range("auth.lockout_minutes", a.lockout_minutes.into(), 1, 24 * 60)?;
+        range("auth.argon2_memory_kib", a.argon2_memory_kib.into(), 8, 4 * 1024 * 1024)?;
+        range("auth.argon2_iterations", a.argon2_iterations.into(), 1, 100)?;
+        range("auth.argon2_parallelism", a.argon2_parallelism.into(), 1, 64)?;
+        if crate::auth::validate_username(&a.admin_username).is_err() {
+            return Err(ConfigError::new(
+                "auth.admin_username",
+                "must be 1-64 letters, digits or . _ @ - characters",
+            ));
+        }
+        let w = &self.widget;
+        range("widget.token_expire_days", w.token_expire_days.into(), 1, 3650)?;
+        range("widget.refresh_grace_days", w.refresh_grace_days.into(), 0, 3650)?;
+        range("widget.session_timeout_minutes", w.session_timeout_minutes.into(), 1, 7 * 24 * 60)?;
+        range("widget.max_sessions_per_bot", w.max_sessions_per_bot.into(), 1, 100_000_000)?;
+        let mut origins = Vec::with_capacity(w.allowed_origins.len());
+        for origin in &w.allowed_origins {
+            origins.push(
+                crate::bots::normalize_origin(origin)
+                    .map_err(|msg| ConfigError::new("widget.allowed_origins", format!("{origin:?}: {msg}")))?,
+            );
+        }
+        self.widget.allowed_origins = origins;
+        range("http.json_limit_bytes", self.http.json_limit_bytes as u64, 1024, 1024 * 1024 * 1024)?;
+        range("database.max_connections", self.database.max_connections.into(), 1, 1000)?;
+        range("database.acquire_timeout_seconds", self.database.acquire_timeout_seconds, 1, 600)?;
+
+        if !self.database_url.is_empty() {
+            DatabaseKind::of(&self.database_url)?;
+        }
+        if !self.public_url.is_empty() {
+            self.public_url = base_url("public_url", &self.public_url)?;
+        }
+        if !self.widget.base_url.is_empty() {
+            self.widget.base_url = base_url("widget.base_url", &self.widget.base_url)?;
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return Err(ConfigError::new("log_level", "is not a valid filter, e.g. `info` or `docent=debug`"));
+        }
+        if let Some(key) = &self.secrets.secret_key {
+            use secrecy::ExposeSecret;
+            if key.expose_secret().len() < 32 {
+                return Err(ConfigError::new("DOCENT_SECRET_KEY", "must be at least 32 characters"));
+            }
+        }
+        if let Some(password) = &self.secrets.admin_password {
+            use secrecy::ExposeSecret;
+            if let Err(msg) = crate::auth::validate_password(password.expose_secret()) {
+                return Err(ConfigError::new("DOCENT_ADMIN_PASSWORD", msg));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data folder.
+    pub fn database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("docent.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The public address, falling back to the bound address.
+    pub fn public_url_or(&self, bound: SocketAddr) -> String {
+        if self.public_url.is_empty() {
+            let host = if bound.ip().is_unspecified() {
+                SocketAddr::new([127, 0, 0, 1].into(), bound.port())
+            } else {
+                bound
+            };
+            format!("http://{host}")
+        } else {
+            self.public_url.clone()
+        }
+    }
+
+    /// Where embed codes point: `widget.base_url`, else the public address.
+    pub fn widget_base_url(&self) -> &str {
+        if self.widget.base_url.is_empty() { &self.public_url } else { &self.widget.base_url }
+    }
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl DatabaseKind {
+    pub fn of(url: &str) -> Result<Self, ConfigError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            Err(ConfigError::new(
+                "database_url",
+                "must start with `sqlite:`, `postgres://` or `postgresql://`",
+            ))
+        }
+    }
+}
+
+fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| ConfigError::new("config", format!("cannot read {}: {err}", path.display())))?;
+    text.parse::<toml::Table>()
+        .map_err(|err| ConfigError::new("config", format!("{} is not valid TOML: {err}", path.display())))
+}
+
+/// Puts `value` at a dotted path, creating tables on the way.
+fn set(table: &mut toml::Table, dotted: &str, value: toml::Value) {
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let last = parts.pop().unwrap_or(dotted);
+    let mut here = table;
+    for part in parts {
+        let entry = here.entry(part).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else { unreachable!("made a table just above") };
+        here = next;
+    }
+    here.insert(last.to_owned(), value);
+}
+
+fn env_value(name: &str, raw: &str, kind: Kind) -> Result<toml::Value, ConfigError> {
+    let raw = raw.trim();
+    Ok(match kind {
+        Kind::Text => toml::Value::String(raw.to_owned()),
+        Kind::Integer => toml::Value::Integer(
+            raw.parse().map_err(|_| ConfigError::new(name, format!("must be a whole number (got {raw:?})")))?,
+        ),
+        Kind::Boolean => toml::Value::Boolean(match raw.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => return Err(ConfigError::new(name, format!("must be true or false (got {raw:?})"))),
+        }),
+        Kind::List => toml::Value::Array(
+            raw.split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(|item| toml::Value::String(item.to_owned()))
+                .collect(),
+        ),
+    })
+}
+
+/// Reads `NAME` or the file named by `NAME_FILE`, never both.
+fn secret(env: &HashMap<String, String>, name: &str) -> Result<Option<SecretString>, ConfigError> {
+    let file_var = format!("{name}_FILE");
+    match (env.get(name), env.get(&file_var)) {
+        (Some(_), Some(_)) => Err(ConfigError::new(name, format!("set {name} or {file_var}, not both"))),
+        (Some(value), None) if !value.is_empty() => Ok(Some(SecretString::from(value.clone()))),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| ConfigError::new(file_var.as_str(), format!("cannot read {path}: {err}")))?;
+            let value = text.trim_end_matches(['\r', '\n']);
+            if value.is_empty() {
+                return Err(ConfigError::new(file_var.as_str(), format!("{path} is empty")));
+            }
+            Ok(Some(SecretString::from(value.to_owned())))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// An absolute http(s) address without a trailing slash.
+fn base_url(setting: &str, raw: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(raw)
+        .map_err(|err| ConfigError::new(setting, format!("is not a valid URL ({err}): {raw:?}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(ConfigError::new(setting, format!("must be an http:// or https:// address (got {raw:?})")));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(setting, "must not have a query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_hold_without_any_input() {
+        let config = Config::load(None, &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:8000");
+        assert_eq!(config.widget.token_expire_days, 7);
+        assert_eq!(config.widget.session_timeout_minutes, 30);
+        assert_eq!(config.widget.max_sessions_per_bot, 1000);
+        assert!(config.widget.allowed_origins.is_empty());
+        assert_eq!(config.database_url(), "sqlite://./docent-data/docent.db");
+    }
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docent.toml");
+        std::fs::write(
+            &path,
+            "bind = \"127.0.0.1:9000\"\nlog_format = \"json\"\n[widget]\ntoken_expire_days = 3\nsession_timeout_minutes = 5\n",
+        )
+        .unwrap();
+        let vars = env(&[
+            ("DOCENT_WIDGET_TOKEN_EXPIRE_DAYS", "9"),
+            ("DOCENT_BIND", "127.0.0.1:9001"),
+            ("DOCENT_WIDGET_ALLOWED_ORIGINS", "https://a.example, https://*.b.example/"),
+        ]);
+        let flags = Overrides { bind: Some("127.0.0.1:9002".into()), ..Overrides::default() };
+        let config = Config::load(Some(&path), &vars, &flags).unwrap();
+        assert_eq!(config.bind.to_string(), "127.0.0.1:9002");
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.widget.token_expire_days, 9);
+        assert_eq!(config.widget.session_timeout_minutes, 5);
+        assert_eq!(config.widget.allowed_origins, ["https://a.example", "https://*.b.example"]);
+    }
+
+    #[test]
+    fn bad_values_name_their_setting() {
+        let cases = [
+            ("DOCENT_WIDGET_TOKEN_EXPIRE_DAYS", "0", "widget.token_expire_days"),
+            ("DOCENT_WIDGET_TOKEN_EXPIRE_DAYS", "soon", "DOCENT_WIDGET_TOKEN_EXPIRE_DAYS"),
+            ("DOCENT_BIND", "localhost", "bind"),
+            ("DOCENT_DATABASE_URL", "mysql://x", "database_url"),
+            ("DOCENT_LOG_FORMAT", "xml", "log_format"),
+            ("DOCENT_PUBLIC_URL", "ftp://x", "public_url"),
+            ("DOCENT_WIDGET_ALLOWED_ORIGINS", "*", "widget.allowed_origins"),
+            ("DOCENT_SECRET_KEY", "short", "DOCENT_SECRET_KEY"),
+        ];
+        for (name, value, setting) in cases {
+            let err = Config::load(None, &env(&[(name, value)]), &Overrides::default()).unwrap_err();
+            assert_eq!(err.setting, setting, "{name}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docent.toml");
+        std::fs::write(&path, "[widget]\ntoken_expiry_days = 3\n").unwrap();
+        let err = Config::load(Some(&path), &HashMap::new(), &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("token_expiry_days"), "{err}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_are_not_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        std::fs::write(&path, "0123456789abcdef0123456789abcdef-secret\n").unwrap();
+        let vars = env(&[("DOCENT_SECRET_KEY_FILE", path.to_str().unwrap())]);
+        let config = Config::load(None, &vars, &Overrides::default()).unwrap();
+        use secrecy::ExposeSecret;
+        let key = config.secrets.secret_key.as_ref().unwrap();
+        assert_eq!(key.expose_secret(), "0123456789abcdef0123456789abcdef-secret");
+        assert!(!format!("{config:?}").contains("abcdef-secret"));
+    }
+}

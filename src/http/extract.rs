@@ -1,0 +1,192 @@
+//! Extractors whose failures are `ApiError`s in the contract's shape, instead of
+//! axum's plain-text rejections.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::{HeaderMap, StatusCode, header, request::Parts};
+use serde::de::DeserializeOwned;
+
+use crate::auth::tokens::TokenError;
+use crate::error::{ApiError, Code, FieldErrors};
+use crate::state::AppState;
+
+/// A JSON body: 415 without a JSON content type, 413 over the limit, 400
+/// `invalid_json` when it does not parse, 422 with `fields` when it parses but
+/// has the wrong shape (a missing, mistyped or unknown field).
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                Code::UnsupportedMediaType,
+                "Send the body as JSON, with `Content-Type: application/json`.",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(Code::PayloadTooLarge, "The request body is too large.")
+            } else {
+                ApiError::new(Code::BadRequest, "The request body could not be read.")
+            }
+        })?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Parses JSON into `T`, telling syntax errors (400) from shape errors (422).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => match de.end() {
+            Ok(()) => return Ok(value),
+            Err(err) => return Err(invalid_json(&err)),
+        },
+        Err(err) => err,
+    };
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    if !inner.is_data() {
+        return Err(invalid_json(&inner));
+    }
+    let message = strip_position(&inner.to_string());
+    let quoted = message.split('`').nth(1).map(str::to_owned);
+    let (field, text) = if let (true, Some(name)) = (message.starts_with("unknown field"), &quoted) {
+        (join_path(&path, name), "is not a known field".to_owned())
+    } else if let (true, Some(name)) = (message.starts_with("missing field"), &quoted) {
+        (join_path(&path, name), "is required".to_owned())
+    } else if path == "." {
+        ("body".to_owned(), message)
+    } else {
+        (path, message)
+    };
+    Err(ApiError::validation(FieldErrors::from([(field, text)])))
+}
+
+fn invalid_json(err: &serde_json::Error) -> ApiError {
+    ApiError::new(Code::InvalidJson, format!("The body is not valid JSON: {err}."))
+}
+
+/// The field's full path; serde_path_to_error already ends some paths with it.
+fn join_path(path: &str, name: &str) -> String {
+    if path == "." || path == name {
+        name.to_owned()
+    } else if path.ends_with(&format!(".{name}")) {
+        path.to_owned()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// serde_json appends " at line 1 column 9"; the field name says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// Path parameters; one that does not parse names nothing that exists (404).
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Path(value)),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::not_found("Resource")),
+            Err(other) => Err(ApiError::internal(other)),
+        }
+    }
+}
+
+/// Query-string parameters; a bad one is 400.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Query(value))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::new(Code::BadRequest, format!("The query string is not valid: {}", rejection.body_text()))
+            })
+    }
+}
+
+/// The signed-in platform user, from `Authorization: Bearer <access token>`.
+pub struct CurrentUser {
+    pub id: i64,
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::new(Code::Unauthorized, "Sign in first: send `Authorization: Bearer <access token>`.")
+        })?;
+        match state.auth.verify_access(token) {
+            Ok(id) => Ok(Self { id }),
+            Err(TokenError::Expired) => {
+                Err(ApiError::new(Code::TokenExpired, "The access token has expired; refresh it."))
+            }
+            Err(TokenError::Invalid) => Err(ApiError::new(Code::InvalidToken, "The access token is not valid.")),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer ...` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The client's address: the peer, or behind a trusted proxy the last
+/// `X-Forwarded-For` hop (the one our proxy added; earlier ones are the client's word).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if state.config.trust_proxy_headers {
+            let forwarded = parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+                .last();
+            if forwarded.is_some() {
+                return Ok(Self(forwarded));
+            }
+        }
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())))
+    }
+}
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}

@@ -1,0 +1,87 @@
+//! The HTTP API: one router per area, assembled with the edge behaviour every
+//! route shares (request ids, logs, metrics, error bodies for unknown routes,
+//! wrong methods, oversized bodies and panics).
+
+mod auth;
+mod bots;
+pub mod extract;
+mod observe;
+mod ops;
+mod workspaces;
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::{ApiError, Code};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Docent", description = "Self-hosted AI chat widget: platform and visitor API."),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Platform accounts"),
+        (name = "workspaces", description = "Workspaces and their knowledge"),
+        (name = "bots", description = "Bots (platform user)"),
+        (name = "operations", description = "Health, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+/// The routes and their OpenAPI description, before state is attached.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(workspaces::router())
+        .merge(bots::router())
+        .merge(ops::router())
+}
+
+/// The whole application router for `state`.
+pub fn router(state: AppState) -> Router {
+    let (router, _) = api().split_for_parts();
+    router
+        .fallback(|| async { ApiError::new(Code::NotFound, "There is no such route.") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(Code::MethodNotAllowed, "This route does not accept that method.")
+        })
+        .layer(DefaultBodyLimit::max(state.config.http.json_limit_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::track))
+        .with_state(state)
+}
+
+/// The OpenAPI document of [`api`], as `/openapi.json` serves it.
+pub fn openapi() -> Arc<utoipa::openapi::OpenApi> {
+    Arc::new(api().into_openapi())
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "a handler panicked");
+    ApiError::new(Code::Internal, "Something went wrong on our side. Please try again.").into_response()
+}

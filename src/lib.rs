@@ -1,0 +1,30 @@
+//! Docent: a self-hosted AI chat widget for websites.
+//!
+//! A tour of the code, outside in:
+
+/// Command line: `serve`, `migrate`, `user`, `healthcheck`.
+pub mod cli;
+/// Unix-millisecond clock and RFC 3339 formatting.
+pub mod clock;
+/// One `Config` built from defaults, a TOML file, `DOCENT_*` variables and flags.
+pub mod config;
+/// `ApiError`: the table of error codes, their statuses and the JSON body.
+pub mod error;
+/// Routers, extractors and middleware of the HTTP API, one file per area.
+pub mod http;
+/// Accounts: password hashing, access and refresh tokens, login throttling.
+pub mod auth;
+/// Bots: validation of a bot's fields and look.
+pub mod bots;
+/// Prometheus metrics kept per application.
+pub mod metrics;
+/// Sample workspace and bot for `docent migrate --sample`.
+pub mod sample;
+/// `Application::build(config)`: bind, migrate, bootstrap, serve.
+pub mod startup;
+/// `AppState`: what every handler shares.
+pub mod state;
+/// The `Store` trait and its SQLite and PostgreSQL implementations.
+pub mod store;
+/// Logging: pretty or JSON, filtered by `log_level` or `RUST_LOG`.
+pub mod telemetry;

@@ -1,0 +1,47 @@
+//! The sample workspace and bot of `docent migrate --sample`, so that a new
+//! install has something to try. Running it again finds them instead of making more.
+
+use crate::clock::now_ms;
+use crate::store::{BotFields, StatsAt, Store, StoreResult};
+
+pub const WORKSPACE_NAME: &str = "Sample workspace";
+pub const BOT_NAME: &str = "Docent assistant";
+
+#[derive(Debug)]
+pub struct Sample {
+    pub workspace_id: i64,
+    pub bot_id: i64,
+    /// Whether this call created anything.
+    pub created: bool,
+}
+
+/// Finds or creates the sample workspace (owned by `owner_id`) and its bot.
+pub async fn ensure(store: &dyn Store, owner_id: i64) -> StoreResult<Sample> {
+    let mut created = false;
+    let existing = store.list_workspaces(owner_id).await?.into_iter().find(|w| w.name == WORKSPACE_NAME);
+    let workspace_id = match existing {
+        Some(workspace) => workspace.id,
+        None => {
+            created = true;
+            store.create_workspace(owner_id, WORKSPACE_NAME).await?.id
+        }
+    };
+    let now = now_ms();
+    let at = StatsAt { now, active_since: now };
+    let bot = store.list_bots(owner_id, Some(workspace_id), at).await?.into_iter().find(|b| b.name == BOT_NAME);
+    let bot_id = match bot {
+        Some(bot) => bot.id,
+        None => {
+            created = true;
+            let mut bot = BotFields::new(workspace_id, BOT_NAME.to_owned());
+            bot.system_prompt = "You answer questions about Docent, a self-hosted AI chat widget, \
+                                 using only the documentation you are given. Be brief and cite sources."
+                .to_owned();
+            bot.welcome_message = "Hi! I can answer questions about Docent: what it is, how to embed the \
+                                   widget and how to connect an LLM."
+                .to_owned();
+            store.create_bot(&bot, now).await?
+        }
+    };
+    Ok(Sample { workspace_id, bot_id, created })
+}

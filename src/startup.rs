@@ -1,0 +1,84 @@
+//! Building the application: bind first (so tests can use port 0 and know the
+//! port before serving), open and migrate the database, load the signing key,
+//! create the first administrator, then serve until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::auth::{Auth, Bootstrap};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::{http, store};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    bootstrap: Option<Bootstrap>,
+}
+
+impl Application {
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
+        let listener =
+            TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
+        config.public_url = config.public_url_or(listener.local_addr()?);
+        let config = Arc::new(config);
+        let store = store::connect(&config).await.context("cannot open the database")?;
+        let auth = Auth::new(config.clone(), store.clone()).await?;
+        let bootstrap = auth.bootstrap_admin().await?;
+        let state =
+            AppState { config, store, auth, metrics: Arc::new(Metrics::new()), openapi: http::openapi() };
+        Ok(Self { listener, state, bootstrap })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| self.state.config.bind)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The first administrator, if this start created one.
+    pub fn take_bootstrap(&mut self) -> Option<Bootstrap> {
+        self.bootstrap.take()
+    }
+
+    /// Serves until `shutdown` completes, then lets open requests finish.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let store = self.state.store.clone();
+        let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        store.close().await;
+        served
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,20 @@
+//! What every handler shares, cheap to clone.
+
+use std::sync::Arc;
+
+use utoipa::openapi::OpenApi;
+
+use crate::auth::Auth;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub auth: Auth,
+    pub metrics: Arc<Metrics>,
+    /// The OpenAPI document, generated from the routes at start.
+    pub openapi: Arc<OpenApi>,
+}
