@@ -1,8 +1,8 @@
 //! Bots: the fields an owner edits, how they are checked and normalised.
 
 use serde::Deserialize;
-use utoipa::ToSchema;
 use url::Url;
+use utoipa::ToSchema;
 
 use crate::error::FieldErrors;
 use crate::store::BotFields;
@@ -75,7 +75,16 @@ impl BotInput {
         macro_rules! lay {
             ($($field:ident),*) => { $( if let Some(v) = $field { base.$field = v; } )* };
         }
-        lay!(name, workspace_id, system_prompt, welcome_message, is_active, allowed_origins, theme, position);
+        lay!(
+            name,
+            workspace_id,
+            system_prompt,
+            welcome_message,
+            is_active,
+            allowed_origins,
+            theme,
+            position
+        );
         lay!(primary_color, bubble_icon);
         base
     }
@@ -86,14 +95,18 @@ impl BotInput {
 pub fn validate(bot: &mut BotFields) -> Result<(), FieldErrors> {
     let mut errors = FieldErrors::new();
     let mut fail = |field: &str, message: &str| {
-        errors.entry(field.to_owned()).or_insert_with(|| message.to_owned());
+        errors
+            .entry(field.to_owned())
+            .or_insert_with(|| message.to_owned());
     };
 
     bot.name = bot.name.trim().to_owned();
     match bot.name.chars().count() {
         0 => fail("name", "must not be empty"),
         n if n > 100 => fail("name", "must be at most 100 characters"),
-        _ if bot.name.chars().any(char::is_control) => fail("name", "must not contain control characters"),
+        _ if bot.name.chars().any(char::is_control) => {
+            fail("name", "must not contain control characters")
+        }
         _ => {}
     }
     if bot.system_prompt.chars().count() > 8000 {
@@ -106,13 +119,22 @@ pub fn validate(bot: &mut BotFields) -> Result<(), FieldErrors> {
         fail("theme", "must be one of light, dark, auto");
     }
     if !POSITIONS.contains(&bot.position.as_str()) {
-        fail("position", "must be one of bottom-right, bottom-left, top-right, top-left");
+        fail(
+            "position",
+            "must be one of bottom-right, bottom-left, top-right, top-left",
+        );
     }
     let color = &bot.primary_color;
-    if color.len() == 7 && color.starts_with('#') && color[1..].chars().all(|c| c.is_ascii_hexdigit()) {
+    if color.len() == 7
+        && color.starts_with('#')
+        && color[1..].chars().all(|c| c.is_ascii_hexdigit())
+    {
         bot.primary_color = color.to_ascii_lowercase();
     } else {
-        fail("primary_color", "must be a colour written #rrggbb, e.g. #2563eb");
+        fail(
+            "primary_color",
+            "must be a colour written #rrggbb, e.g. #2563eb",
+        );
     }
     match normalize_bubble_icon(&bot.bubble_icon) {
         Ok(icon) => bot.bubble_icon = icon,
@@ -131,7 +153,11 @@ pub fn validate(bot: &mut BotFields) -> Result<(), FieldErrors> {
         }
         bot.allowed_origins = origins;
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 fn normalize_bubble_icon(icon: &str) -> Result<String, &'static str> {
@@ -180,7 +206,8 @@ pub fn normalize_origin(raw: &str) -> Result<String, &'static str> {
     if host_port.contains('*') {
         return Err("may use * only as the first label, as in https://*.example.com");
     }
-    let url = Url::parse(&format!("{scheme}://{host_port}")).map_err(|_| "has an invalid host or port")?;
+    let url = Url::parse(&format!("{scheme}://{host_port}"))
+        .map_err(|_| "has an invalid host or port")?;
     let host = match url.host() {
         Some(url::Host::Domain(domain)) => domain.to_owned(),
         Some(url::Host::Ipv4(ip)) if !wildcard => ip.to_string(),

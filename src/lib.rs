@@ -2,6 +2,10 @@
 //!
 //! A tour of the code, outside in:
 
+/// Accounts: password hashing, access and refresh tokens, login throttling.
+pub mod auth;
+/// Bots: validation of a bot's fields and look.
+pub mod bots;
 /// Command line: `serve`, `migrate`, `user`, `healthcheck`.
 pub mod cli;
 /// Unix-millisecond clock and RFC 3339 formatting.
@@ -12,10 +16,6 @@ pub mod config;
 pub mod error;
 /// Routers, extractors and middleware of the HTTP API, one file per area.
 pub mod http;
-/// Accounts: password hashing, access and refresh tokens, login throttling.
-pub mod auth;
-/// Bots: validation of a bot's fields and look.
-pub mod bots;
 /// Prometheus metrics kept per application.
 pub mod metrics;
 /// Sample workspace and bot for `docent migrate --sample`.

@@ -18,7 +18,11 @@ pub struct Sample {
 /// Finds or creates the sample workspace (owned by `owner_id`) and its bot.
 pub async fn ensure(store: &dyn Store, owner_id: i64) -> StoreResult<Sample> {
     let mut created = false;
-    let existing = store.list_workspaces(owner_id).await?.into_iter().find(|w| w.name == WORKSPACE_NAME);
+    let existing = store
+        .list_workspaces(owner_id)
+        .await?
+        .into_iter()
+        .find(|w| w.name == WORKSPACE_NAME);
     let workspace_id = match existing {
         Some(workspace) => workspace.id,
         None => {
@@ -27,8 +31,15 @@ pub async fn ensure(store: &dyn Store, owner_id: i64) -> StoreResult<Sample> {
         }
     };
     let now = now_ms();
-    let at = StatsAt { now, active_since: now };
-    let bot = store.list_bots(owner_id, Some(workspace_id), at).await?.into_iter().find(|b| b.name == BOT_NAME);
+    let at = StatsAt {
+        now,
+        active_since: now,
+    };
+    let bot = store
+        .list_bots(owner_id, Some(workspace_id), at)
+        .await?
+        .into_iter()
+        .find(|b| b.name == BOT_NAME);
     let bot_id = match bot {
         Some(bot) => bot.id,
         None => {
@@ -37,11 +48,16 @@ pub async fn ensure(store: &dyn Store, owner_id: i64) -> StoreResult<Sample> {
             bot.system_prompt = "You answer questions about Docent, a self-hosted AI chat widget, \
                                  using only the documentation you are given. Be brief and cite sources."
                 .to_owned();
-            bot.welcome_message = "Hi! I can answer questions about Docent: what it is, how to embed the \
+            bot.welcome_message =
+                "Hi! I can answer questions about Docent: what it is, how to embed the \
                                    widget and how to connect an LLM."
-                .to_owned();
+                    .to_owned();
             store.create_bot(&bot, now).await?
         }
     };
-    Ok(Sample { workspace_id, bot_id, created })
+    Ok(Sample {
+        workspace_id,
+        bot_id,
+        created,
+    })
 }

@@ -23,22 +23,40 @@ pub struct Application {
 
 impl Application {
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir)
-            .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
-        let listener =
-            TcpListener::bind(config.bind).await.with_context(|| format!("cannot listen on {}", config.bind))?;
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data folder {}",
+                config.data_dir.display()
+            )
+        })?;
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.bind))?;
         config.public_url = config.public_url_or(listener.local_addr()?);
         let config = Arc::new(config);
-        let store = store::connect(&config).await.context("cannot open the database")?;
+        let store = store::connect(&config)
+            .await
+            .context("cannot open the database")?;
         let auth = Auth::new(config.clone(), store.clone()).await?;
         let bootstrap = auth.bootstrap_admin().await?;
-        let state =
-            AppState { config, store, auth, metrics: Arc::new(Metrics::new()), openapi: http::openapi() };
-        Ok(Self { listener, state, bootstrap })
+        let state = AppState {
+            config,
+            store,
+            auth,
+            metrics: Arc::new(Metrics::new()),
+            openapi: http::openapi(),
+        };
+        Ok(Self {
+            listener,
+            state,
+            bootstrap,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| self.state.config.bind)
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.config.bind)
     }
 
     pub fn state(&self) -> &AppState {
@@ -51,10 +69,15 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets open requests finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let store = self.state.store.clone();
         let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
         store.close().await;
         served
     }

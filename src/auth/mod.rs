@@ -82,11 +82,19 @@ impl Auth {
             None => {
                 let mut random = [0u8; 64];
                 rand::fill(&mut random);
-                store.setting_or_insert(SIGNING_KEY_SETTING, &hex::encode(random)).await?.into_bytes()
+                store
+                    .setting_or_insert(SIGNING_KEY_SETTING, &hex::encode(random))
+                    .await?
+                    .into_bytes()
             }
         };
         let hasher = PasswordHasher::new(&config.auth)?;
-        Ok(Self { store, config, hasher, keys: Keys::new(&key) })
+        Ok(Self {
+            store,
+            config,
+            hasher,
+            keys: Keys::new(&key),
+        })
     }
 
     pub fn keys(&self) -> &Keys {
@@ -107,15 +115,18 @@ impl Auth {
         let addr_key = client.map(|ip| format!("addr:{ip}"));
         let limits = [
             (Some(&user_key), self.config.auth.max_failed_logins_per_user),
-            (addr_key.as_ref(), self.config.auth.max_failed_logins_per_address),
+            (
+                addr_key.as_ref(),
+                self.config.auth.max_failed_logins_per_address,
+            ),
         ];
         for (key, limit) in limits {
             let Some(key) = key else { continue };
-            if let Some(t) = self.store.login_failures(key, since).await? {
-                if t.failures >= i64::from(limit) {
-                    let wait_ms = (t.window_start + window - now).max(1000);
-                    return Err(AuthError::Throttled(wait_ms.unsigned_abs().div_ceil(1000)));
-                }
+            if let Some(t) = self.store.login_failures(key, since).await?
+                && t.failures >= i64::from(limit)
+            {
+                let wait_ms = (t.window_start + window - now).max(1000);
+                return Err(AuthError::Throttled(wait_ms.unsigned_abs().div_ceil(1000)));
             }
         }
 
@@ -142,7 +153,11 @@ impl Auth {
                 expires_at: now + self.refresh_lifetime_ms(),
             })
             .await?;
-        Ok(TokenPair { access_token: self.access_token(user.id)?, refresh_token, expires_in: self.access_lifetime_s() })
+        Ok(TokenPair {
+            access_token: self.access_token(user.id)?,
+            refresh_token,
+            expires_in: self.access_lifetime_s(),
+        })
     }
 
     /// Trades a refresh token for a new pair; the old one stops working.
@@ -156,7 +171,11 @@ impl Auth {
             created_at: now,
             expires_at: now + self.refresh_lifetime_ms(),
         };
-        match self.store.rotate_refresh_token(&tokens::token_hash(refresh_token), &next, now).await? {
+        match self
+            .store
+            .rotate_refresh_token(&tokens::token_hash(refresh_token), &next, now)
+            .await?
+        {
             RotateOutcome::Rotated { user_id } => Ok(TokenPair {
                 access_token: self.access_token(user_id)?,
                 refresh_token: next_token,
@@ -173,7 +192,11 @@ impl Auth {
 
     /// Ends the login the refresh token belongs to.
     pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
-        if self.store.revoke_refresh_family(&tokens::token_hash(refresh_token), now_ms()).await? {
+        if self
+            .store
+            .revoke_refresh_family(&tokens::token_hash(refresh_token), now_ms())
+            .await?
+        {
             Ok(())
         } else {
             Err(AuthError::InvalidToken)
@@ -202,9 +225,15 @@ impl Auth {
     }
 
     /// Sets a new password and ends every login of the user. False if no such user.
-    pub async fn set_password(&self, username: &str, password: SecretString) -> Result<bool, AuthError> {
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password: SecretString,
+    ) -> Result<bool, AuthError> {
         validate_password(password.expose_secret()).map_err(AuthError::BadInput)?;
-        let Some(user) = self.store.user_by_username(username).await? else { return Ok(false) };
+        let Some(user) = self.store.user_by_username(username).await? else {
+            return Ok(false);
+        };
         let hash = self.hasher.hash(password).await?;
         Ok(self.store.set_password(user.id, &hash).await?)
     }
@@ -223,7 +252,10 @@ impl Auth {
             }
         };
         match self.create_user(&username, password, true).await {
-            Ok(_) => Ok(Some(Bootstrap { username, generated_password: generated })),
+            Ok(_) => Ok(Some(Bootstrap {
+                username,
+                generated_password: generated,
+            })),
             // Another node created it between our count and insert.
             Err(AuthError::UsernameTaken) => Ok(None),
             Err(err) => Err(err),

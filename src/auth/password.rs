@@ -45,7 +45,11 @@ impl PasswordHasher {
         )
         .map_err(|e| HashError::Params(e.to_string()))?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        Ok(Self { params, permits: Arc::new(Semaphore::new(cores)), decoy: Arc::default() })
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(cores)),
+            decoy: Arc::default(),
+        })
     }
 
     fn argon2(&self) -> Argon2<'static> {
@@ -66,7 +70,11 @@ impl PasswordHasher {
 
     /// Whether the password matches the stored hash; with no hash, spends the same
     /// time on a decoy and answers false.
-    pub async fn verify(&self, password: SecretString, stored: Option<String>) -> Result<bool, HashError> {
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
         let (stored, real) = match stored {
             Some(hash) => (hash, true),
             None => (self.decoy().await?, false),
@@ -74,8 +82,11 @@ impl PasswordHasher {
         let argon2 = self.argon2();
         let matches = self
             .blocking(move || {
-                PasswordHash::new(&stored)
-                    .is_ok_and(|hash| argon2.verify_password(password.expose_secret().as_bytes(), &hash).is_ok())
+                PasswordHash::new(&stored).is_ok_and(|hash| {
+                    argon2
+                        .verify_password(password.expose_secret().as_bytes(), &hash)
+                        .is_ok()
+                })
             })
             .await?;
         Ok(real && matches)
@@ -92,8 +103,15 @@ impl PasswordHasher {
             .cloned()
     }
 
-    async fn blocking<T: Send + 'static>(&self, job: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
-        let _permit = self.permits.acquire().await.map_err(|_| HashError::Closed)?;
+    async fn blocking<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| HashError::Closed)?;
         Ok(tokio::task::spawn_blocking(job).await?)
     }
 }

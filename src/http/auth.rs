@@ -14,7 +14,11 @@ use crate::error::{ApiError, Code, ErrorBody};
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(login)).routes(routes!(refresh)).routes(routes!(logout)).routes(routes!(me))
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -77,7 +81,10 @@ async fn login(
     if body.password.chars().count() > 1024 {
         validate_password(&body.password).map_err(|m| ApiError::field("password", m))?;
     }
-    let pair = state.auth.login(&body.username, SecretString::from(body.password), client).await?;
+    let pair = state
+        .auth
+        .login(&body.username, SecretString::from(body.password), client)
+        .await?;
     Ok(Json(pair.into()))
 }
 
@@ -99,7 +106,10 @@ async fn refresh(
     (status = 204, description = "Signed out"),
     (status = 401, body = ErrorBody),
 ))]
-async fn logout(State(state): State<AppState>, Json(body): Json<RefreshRequest>) -> Result<StatusCode, ApiError> {
+async fn logout(
+    State(state): State<AppState>,
+    Json(body): Json<RefreshRequest>,
+) -> Result<StatusCode, ApiError> {
     state.auth.logout(&body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -110,24 +120,38 @@ async fn logout(State(state): State<AppState>, Json(body): Json<RefreshRequest>)
     (status = 401, body = ErrorBody),
 ))]
 async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Me>, ApiError> {
-    let user = state
-        .store
-        .user_by_id(user.id)
-        .await?
-        .ok_or_else(|| ApiError::new(Code::InvalidToken, "The account of this token no longer exists."))?;
-    Ok(Json(Me { id: user.id, username: user.username, is_admin: user.is_admin, created_at: user.created_at }))
+    let user = state.store.user_by_id(user.id).await?.ok_or_else(|| {
+        ApiError::new(
+            Code::InvalidToken,
+            "The account of this token no longer exists.",
+        )
+    })?;
+    Ok(Json(Me {
+        id: user.id,
+        username: user.username,
+        is_admin: user.is_admin,
+        created_at: user.created_at,
+    }))
 }
 
 impl From<AuthError> for ApiError {
     fn from(err: AuthError) -> Self {
         match err {
-            AuthError::InvalidCredentials => Self::new(Code::InvalidCredentials, "Wrong username or password."),
+            AuthError::InvalidCredentials => {
+                Self::new(Code::InvalidCredentials, "Wrong username or password.")
+            }
             AuthError::Throttled(secs) => Self::rate_limited(secs),
             AuthError::InvalidToken => Self::new(Code::InvalidToken, "The token is not valid."),
-            AuthError::TokenExpired => Self::new(Code::TokenExpired, "The token has expired; sign in again."),
-            AuthError::TokenRevoked => Self::new(Code::TokenRevoked, "The token was revoked; sign in again."),
+            AuthError::TokenExpired => {
+                Self::new(Code::TokenExpired, "The token has expired; sign in again.")
+            }
+            AuthError::TokenRevoked => {
+                Self::new(Code::TokenRevoked, "The token was revoked; sign in again.")
+            }
             AuthError::BadInput(message) => Self::new(Code::ValidationFailed, message),
-            AuthError::UsernameTaken => Self::new(Code::Conflict, "A user with this name already exists."),
+            AuthError::UsernameTaken => {
+                Self::new(Code::Conflict, "A user with this name already exists.")
+            }
             AuthError::Store(err) => err.into(),
             other => Self::internal(other),
         }

@@ -48,20 +48,42 @@ pub struct SessionTranscript {
 impl AppState {
     fn stats_at(&self) -> StatsAt {
         let now = now_ms();
-        StatsAt { now, active_since: now - i64::from(self.config.widget.session_timeout_minutes) * 60_000 }
+        StatsAt {
+            now,
+            active_since: now - i64::from(self.config.widget.session_timeout_minutes) * 60_000,
+        }
     }
 
     async fn visible_bot(&self, user: &CurrentUser, id: i64) -> Result<Bot, ApiError> {
-        self.store.bot(user.id, id, self.stats_at()).await?.ok_or_else(|| ApiError::not_found("Bot"))
+        self.store
+            .bot(user.id, id, self.stats_at())
+            .await?
+            .ok_or_else(|| ApiError::not_found("Bot"))
     }
 
     /// Validates the merged fields, including that the workspace is the caller's.
-    async fn checked(&self, user: &CurrentUser, mut fields: BotFields) -> Result<BotFields, ApiError> {
+    async fn checked(
+        &self,
+        user: &CurrentUser,
+        mut fields: BotFields,
+    ) -> Result<BotFields, ApiError> {
         let mut errors = validate(&mut fields).err().unwrap_or_default();
-        if self.store.workspace(user.id, fields.workspace_id).await?.is_none() {
-            errors.insert("workspace_id".into(), "is not one of your workspaces".into());
+        if self
+            .store
+            .workspace(user.id, fields.workspace_id)
+            .await?
+            .is_none()
+        {
+            errors.insert(
+                "workspace_id".into(),
+                "is not one of your workspaces".into(),
+            );
         }
-        if errors.is_empty() { Ok(fields) } else { Err(ApiError::validation(errors)) }
+        if errors.is_empty() {
+            Ok(fields)
+        } else {
+            Err(ApiError::validation(errors))
+        }
     }
 }
 
@@ -73,7 +95,12 @@ async fn list_bots(
     user: CurrentUser,
     Query(filter): Query<BotFilter>,
 ) -> Result<Json<Vec<Bot>>, ApiError> {
-    Ok(Json(state.store.list_bots(user.id, filter.workspace_id, state.stats_at()).await?))
+    Ok(Json(
+        state
+            .store
+            .list_bots(user.id, filter.workspace_id, state.stats_at())
+            .await?,
+    ))
 }
 
 /// Creates a bot; only `name` and `workspace_id` are required.
@@ -97,15 +124,24 @@ async fn create_bot(
     let (Some(name), Some(workspace_id)) = (input.name.clone(), input.workspace_id) else {
         return Err(ApiError::validation(missing));
     };
-    let fields = state.checked(&user, input.apply(BotFields::new(workspace_id, name))).await?;
+    let fields = state
+        .checked(&user, input.apply(BotFields::new(workspace_id, name)))
+        .await?;
     let id = state.store.create_bot(&fields, now_ms()).await?;
-    Ok((StatusCode::CREATED, Json(state.visible_bot(&user, id).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(state.visible_bot(&user, id).await?),
+    ))
 }
 
 /// One bot.
 #[utoipa::path(get, path = "/widget/bots/{id}", tag = "bots", security(("bearer" = [])),
     params(("id" = i64, Path)), responses((status = 200, body = Bot), (status = 404, body = ErrorBody)))]
-async fn get_bot(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Json<Bot>, ApiError> {
+async fn get_bot(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Json<Bot>, ApiError> {
     Ok(Json(state.visible_bot(&user, id).await?))
 }
 
@@ -133,7 +169,11 @@ async fn update_bot(
 /// Deletes a bot with its tokens and conversations; its widget stops at once.
 #[utoipa::path(delete, path = "/widget/bots/{id}", tag = "bots", security(("bearer" = [])),
     params(("id" = i64, Path)), responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
-async fn delete_bot(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+async fn delete_bot(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
     if state.store.delete_bot(user.id, id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -163,7 +203,12 @@ async fn list_sessions(
         return Err(ApiError::field("offset", "must not be negative"));
     }
     let at = state.stats_at();
-    Ok(Json(state.store.list_chat_sessions(bot.id, at.active_since, Page { limit, offset }).await?))
+    Ok(Json(
+        state
+            .store
+            .list_chat_sessions(bot.id, at.active_since, Page { limit, offset })
+            .await?,
+    ))
 }
 
 /// One session with its messages and the sources each answer used.

@@ -40,15 +40,33 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-/// Parses JSON into `T`, telling syntax errors (400) from shape errors (422).
+/// Parses a JSON object into `T`, telling syntax errors (400) from shape errors (422).
+///
+/// Every request body of this API is an object; serde would also fill a struct
+/// from an array (`["docs"]`), which nobody means, so that is refused up front.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => Err(ApiError::field("body", "must be a JSON object")),
+            Err(err) => Err(invalid_json(&err)),
+        };
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(value) => match de.end() {
@@ -64,7 +82,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let message = strip_position(&inner.to_string());
     let quoted = message.split('`').nth(1).map(str::to_owned);
-    let (field, text) = if let (true, Some(name)) = (message.starts_with("unknown field"), &quoted) {
+    let (field, text) = if let (true, Some(name)) = (message.starts_with("unknown field"), &quoted)
+    {
         (join_path(&path, name), "is not a known field".to_owned())
     } else if let (true, Some(name)) = (message.starts_with("missing field"), &quoted) {
         (join_path(&path, name), "is required".to_owned())
@@ -77,7 +96,10 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 fn invalid_json(err: &serde_json::Error) -> ApiError {
-    ApiError::new(Code::InvalidJson, format!("The body is not valid JSON: {err}."))
+    ApiError::new(
+        Code::InvalidJson,
+        format!("The body is not valid JSON: {err}."),
+    )
 }
 
 /// The field's full path; serde_path_to_error already ends some paths with it.
@@ -108,7 +130,9 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
-            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::not_found("Resource")),
+            Err(PathRejection::FailedToDeserializePathParams(_)) => {
+                Err(ApiError::not_found("Resource"))
+            }
             Err(other) => Err(ApiError::internal(other)),
         }
     }
@@ -125,7 +149,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
             .await
             .map(|axum::extract::Query(value)| Query(value))
             .map_err(|rejection: QueryRejection| {
-                ApiError::new(Code::BadRequest, format!("The query string is not valid: {}", rejection.body_text()))
+                ApiError::new(
+                    Code::BadRequest,
+                    format!("The query string is not valid: {}", rejection.body_text()),
+                )
             })
     }
 }
@@ -140,14 +167,21 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or_else(|| {
-            ApiError::new(Code::Unauthorized, "Sign in first: send `Authorization: Bearer <access token>`.")
+            ApiError::new(
+                Code::Unauthorized,
+                "Sign in first: send `Authorization: Bearer <access token>`.",
+            )
         })?;
         match state.auth.verify_access(token) {
             Ok(id) => Ok(Self { id }),
-            Err(TokenError::Expired) => {
-                Err(ApiError::new(Code::TokenExpired, "The access token has expired; refresh it."))
-            }
-            Err(TokenError::Invalid) => Err(ApiError::new(Code::InvalidToken, "The access token is not valid.")),
+            Err(TokenError::Expired) => Err(ApiError::new(
+                Code::TokenExpired,
+                "The access token has expired; refresh it.",
+            )),
+            Err(TokenError::Invalid) => Err(ApiError::new(
+                Code::InvalidToken,
+                "The access token is not valid.",
+            )),
         }
     }
 }
@@ -176,12 +210,17 @@ impl FromRequestParts<AppState> for ClientAddr {
                 .filter_map(|v| v.to_str().ok())
                 .flat_map(|v| v.split(','))
                 .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-                .last();
+                .next_back();
             if forwarded.is_some() {
                 return Ok(Self(forwarded));
             }
         }
-        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())))
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+        ))
     }
 }
 

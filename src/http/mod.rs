@@ -43,7 +43,12 @@ impl utoipa::Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
         );
     }
 }
@@ -59,15 +64,28 @@ pub fn api() -> OpenApiRouter<AppState> {
 
 /// The whole application router for `state`.
 pub fn router(state: AppState) -> Router {
-    let (router, _) = api().split_for_parts();
-    router
+    let (routes, _) = api().split_for_parts();
+    with_edge(routes, state)
+}
+
+/// Wraps `routes` in the edge every route shares: JSON errors for unknown
+/// routes, wrong methods and oversized bodies, caught panics, request ids,
+/// logs and metrics. Public so tests can put a deliberately failing route behind it.
+pub fn with_edge(routes: Router<AppState>, state: AppState) -> Router {
+    routes
         .fallback(|| async { ApiError::new(Code::NotFound, "There is no such route.") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(Code::MethodNotAllowed, "This route does not accept that method.")
+            ApiError::new(
+                Code::MethodNotAllowed,
+                "This route does not accept that method.",
+            )
         })
         .layer(DefaultBodyLimit::max(state.config.http.json_limit_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::track))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::track,
+        ))
         .with_state(state)
 }
 
@@ -83,5 +101,9 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     tracing::error!(panic = detail, "a handler panicked");
-    ApiError::new(Code::Internal, "Something went wrong on our side. Please try again.").into_response()
+    ApiError::new(
+        Code::Internal,
+        "Something went wrong on our side. Please try again.",
+    )
+    .into_response()
 }

@@ -22,7 +22,11 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(new_request_id, str::to_owned);
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
     let method = request.method().as_str().to_owned();
     let span = tracing::info_span!("request", %method, %route, request_id = %id, status = tracing::field::Empty);
 
@@ -37,7 +41,9 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     } else {
         tracing::info!(parent: &span, status, millis, "answered");
     }
-    state.metrics.observe_request(&method, &route, status, elapsed.as_secs_f64());
+    state
+        .metrics
+        .observe_request(&method, &route, status, elapsed.as_secs_f64());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

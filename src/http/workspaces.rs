@@ -30,9 +30,10 @@ impl WorkspaceInput {
         match name.chars().count() {
             0 => Err(ApiError::field("name", "must not be empty")),
             n if n > 100 => Err(ApiError::field("name", "must be at most 100 characters")),
-            _ if name.chars().any(char::is_control) => {
-                Err(ApiError::field("name", "must not contain control characters"))
-            }
+            _ if name.chars().any(char::is_control) => Err(ApiError::field(
+                "name",
+                "must not contain control characters",
+            )),
             _ => Ok(name),
         }
     }
@@ -43,7 +44,10 @@ impl WorkspaceInput {
     (status = 200, body = [Workspace]),
     (status = 401, body = ErrorBody),
 ))]
-async fn list_workspaces(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Vec<Workspace>>, ApiError> {
+async fn list_workspaces(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<Vec<Workspace>>, ApiError> {
     Ok(Json(state.store.list_workspaces(user.id).await?))
 }
 
@@ -59,7 +63,10 @@ async fn create_workspace(
     user: CurrentUser,
     Json(body): Json<WorkspaceInput>,
 ) -> Result<(StatusCode, Json<Workspace>), ApiError> {
-    let workspace = state.store.create_workspace(user.id, body.valid_name()?).await?;
+    let workspace = state
+        .store
+        .create_workspace(user.id, body.valid_name()?)
+        .await?;
     Ok((StatusCode::CREATED, Json(workspace)))
 }
 
@@ -74,7 +81,12 @@ async fn get_workspace(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Workspace>, ApiError> {
-    state.store.workspace(user.id, id).await?.map(Json).ok_or_else(|| ApiError::not_found("Workspace"))
+    state
+        .store
+        .workspace(user.id, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("Workspace"))
 }
 
 /// Renames a workspace.
@@ -92,7 +104,12 @@ async fn rename_workspace(
     Json(body): Json<WorkspaceInput>,
 ) -> Result<Json<Workspace>, ApiError> {
     let name = body.valid_name()?;
-    state.store.rename_workspace(user.id, id, name).await?.map(Json).ok_or_else(|| ApiError::not_found("Workspace"))
+    state
+        .store
+        .rename_workspace(user.id, id, name)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("Workspace"))
 }
 
 /// Deletes a workspace the caller owns, with its bots, their tokens and conversations.

@@ -55,7 +55,12 @@ pub trait Store: Send + Sync + 'static {
 
     // Users and their logins.
     async fn count_users(&self) -> StoreResult<i64>;
-    async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> StoreResult<User>;
+    async fn create_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        is_admin: bool,
+    ) -> StoreResult<User>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
     /// The oldest administrator, if any.
@@ -85,12 +90,22 @@ pub trait Store: Send + Sync + 'static {
     async fn workspace(&self, user_id: i64, id: i64) -> StoreResult<Option<Workspace>>;
     /// Creates a workspace owned by `owner_id`; a duplicate name (any case) is a conflict.
     async fn create_workspace(&self, owner_id: i64, name: &str) -> StoreResult<Workspace>;
-    async fn rename_workspace(&self, user_id: i64, id: i64, name: &str) -> StoreResult<Option<Workspace>>;
+    async fn rename_workspace(
+        &self,
+        user_id: i64,
+        id: i64,
+        name: &str,
+    ) -> StoreResult<Option<Workspace>>;
     /// Deletes a workspace the user owns, and everything in it. False if there is none.
     async fn delete_workspace(&self, user_id: i64, id: i64) -> StoreResult<bool>;
 
     // Bots.
-    async fn list_bots(&self, user_id: i64, workspace_id: Option<i64>, at: StatsAt) -> StoreResult<Vec<Bot>>;
+    async fn list_bots(
+        &self,
+        user_id: i64,
+        workspace_id: Option<i64>,
+        at: StatsAt,
+    ) -> StoreResult<Vec<Bot>>;
     async fn bot(&self, user_id: i64, id: i64, at: StatsAt) -> StoreResult<Option<Bot>>;
     async fn create_bot(&self, bot: &BotFields, now: i64) -> StoreResult<i64>;
     async fn update_bot(&self, id: i64, bot: &BotFields, now: i64) -> StoreResult<()>;
@@ -99,10 +114,18 @@ pub trait Store: Send + Sync + 'static {
     // Visitor sessions and their messages.
     async fn create_chat_session(&self, session: &NewChatSession) -> StoreResult<()>;
     async fn add_message(&self, message: &NewMessage) -> StoreResult<i64>;
-    async fn list_chat_sessions(&self, bot_id: i64, active_since: i64, page: Page)
-    -> StoreResult<Vec<ChatSessionSummary>>;
-    async fn chat_session(&self, bot_id: i64, session_id: &str, active_since: i64)
-    -> StoreResult<Option<ChatSessionSummary>>;
+    async fn list_chat_sessions(
+        &self,
+        bot_id: i64,
+        active_since: i64,
+        page: Page,
+    ) -> StoreResult<Vec<ChatSessionSummary>>;
+    async fn chat_session(
+        &self,
+        bot_id: i64,
+        session_id: &str,
+        active_since: i64,
+    ) -> StoreResult<Option<ChatSessionSummary>>;
     async fn session_messages(&self, bot_id: i64, session_id: &str) -> StoreResult<Vec<Message>>;
 }
 
@@ -110,8 +133,12 @@ pub trait Store: Send + Sync + 'static {
 pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();
     let store: Arc<dyn Store> = match DatabaseKind::of(&url)? {
-        DatabaseKind::Sqlite => Arc::new(sqlite::SqliteStore::connect(&url, &config.database).await?),
-        DatabaseKind::Postgres => Arc::new(postgres::PgStore::connect(&url, &config.database).await?),
+        DatabaseKind::Sqlite => {
+            Arc::new(sqlite::SqliteStore::connect(&url, &config.database).await?)
+        }
+        DatabaseKind::Postgres => {
+            Arc::new(postgres::PgStore::connect(&url, &config.database).await?)
+        }
     };
     store.migrate().await?;
     Ok(store)
@@ -120,7 +147,9 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// Names of the migrations embedded for each database, for the test that keeps them in step.
 pub fn embedded_migrations() -> (Vec<String>, Vec<String>) {
     let names = |m: &sqlx::migrate::Migrator| {
-        m.iter().map(|m| format!("{}_{}", m.version, m.description)).collect::<Vec<_>>()
+        m.iter()
+            .map(|m| format!("{}_{}", m.version, m.description))
+            .collect::<Vec<_>>()
     };
     (names(&sqlite::MIGRATOR), names(&postgres::MIGRATOR))
 }

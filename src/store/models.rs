@@ -31,7 +31,9 @@ pub struct NewRefreshToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {
     /// The token was good: it is now used, and the new one is stored.
-    Rotated { user_id: i64 },
+    Rotated {
+        user_id: i64,
+    },
     /// The token was already used or revoked: its whole family is now revoked.
     Reused,
     Expired,

@@ -12,7 +12,9 @@ use crate::store::{Bot, BotStats, ChatSessionSummary, Message, StoreError};
 /// Maps a unique-constraint violation to a conflict described by `what`.
 pub(super) fn conflict(err: sqlx::Error, what: &str) -> StoreError {
     match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(what.to_owned())
+        }
         _ => StoreError::Database(err),
     }
 }

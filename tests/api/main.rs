@@ -1,1 +1,10 @@
+//! Integration tests: the real server over HTTP, on SQLite, or on PostgreSQL
+//! when `DOCENT_TEST_DATABASE_URL` is set.
 
+mod auth;
+mod bots;
+mod cli;
+mod edge;
+mod helpers;
+mod store;
+mod workspaces;

@@ -1,0 +1,267 @@
+//! The `docent` binary: help, version, configuration errors, migrate, users,
+//! healthcheck, and serve with a graceful stop.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+
+use reqwest::StatusCode;
+
+use crate::helpers::{TestDb, spawn_app};
+
+fn docent(dir: &std::path::Path, db: &TestDb) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_docent"));
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DOCENT_DATA_DIR", dir)
+        .env("DOCENT_DATABASE_URL", &db.url);
+    command
+}
+
+fn run_with_stdin(mut command: Command, input: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn help_and_version() {
+    let out = Command::new(env!("CARGO_BIN_EXE_docent"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("docent {}", env!("CARGO_PKG_VERSION"))
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_docent"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = text(&out.stdout);
+    for flag in ["--config", "--bind", "--data-dir", "--database-url"] {
+        assert!(help.contains(flag), "serve --help lacks {flag}: {help}");
+    }
+    for sub in [
+        vec!["migrate", "--help"],
+        vec!["user", "create", "--help"],
+        vec!["healthcheck", "--help"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_docent"))
+            .args(&sub)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sub:?}");
+    }
+}
+
+#[tokio::test]
+async fn bad_settings_stop_start_up_with_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(dir.path()).await;
+    let cases = [
+        (
+            "DOCENT_WIDGET_TOKEN_EXPIRE_DAYS",
+            "0",
+            "widget.token_expire_days",
+        ),
+        ("DOCENT_DATABASE_URL", "mysql://localhost/x", "database_url"),
+        ("DOCENT_LOG_FORMAT", "xml", "log_format"),
+        (
+            "DOCENT_WIDGET_MAX_SESSIONS_PER_BOT",
+            "lots",
+            "DOCENT_WIDGET_MAX_SESSIONS_PER_BOT",
+        ),
+    ];
+    for (name, value, setting) in cases {
+        let out = docent(dir.path(), &db)
+            .env(name, value)
+            .arg("serve")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}={value}");
+        assert!(
+            text(&out.stderr).contains(setting),
+            "{name}={value}: {}",
+            text(&out.stderr)
+        );
+    }
+    let config = dir.path().join("docent.toml");
+    std::fs::write(&config, "[widget]\nsession_timeout_minutes = -5\n").unwrap();
+    let out = docent(dir.path(), &db)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("widget.session_timeout_minutes"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn migrate_with_sample_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(dir.path()).await;
+    let run = || {
+        let out = docent(dir.path(), &db)
+            .env("DOCENT_ADMIN_PASSWORD", "sample admin password")
+            .args(["migrate", "--sample"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let first = run();
+    assert!(
+        first.contains("Sample created: workspace_id=1 bot_id=1"),
+        "{first}"
+    );
+    let second = run();
+    assert!(
+        second.contains("Sample already present: workspace_id=1 bot_id=1"),
+        "{second}"
+    );
+    let plain = docent(dir.path(), &db).arg("migrate").output().unwrap();
+    assert!(plain.status.success());
+    assert!(text(&plain.stdout).contains("initial"));
+}
+
+#[tokio::test]
+async fn users_are_created_and_changed_from_standard_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(dir.path()).await;
+    let mut create = docent(dir.path(), &db);
+    create.args(["user", "create", "--username", "dana", "--password-stdin"]);
+    let out = run_with_stdin(create, "first password\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains("first password"));
+
+    let mut again = docent(dir.path(), &db);
+    again.args(["user", "create", "--username", "DANA", "--password-stdin"]);
+    let out = run_with_stdin(again, "another password\n");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("already exists"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut short = docent(dir.path(), &db);
+    short.args(["user", "create", "--username", "eve", "--password-stdin"]);
+    let out = run_with_stdin(short, "short\n");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("at least 8"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = docent(dir.path(), &db)
+        .args(["user", "create", "--username", "eve"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "--password-stdin is required");
+
+    let mut passwd = docent(dir.path(), &db);
+    passwd.args(["user", "passwd", "--username", "dana", "--password-stdin"]);
+    let out = run_with_stdin(passwd, "second password\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // The server on that database takes the new password and not the old.
+    let config = crate::helpers::test_config(dir.path(), &db.url);
+    let app = docent::startup::Application::build(config).await.unwrap();
+    let auth = &app.state().auth;
+    use secrecy::SecretString;
+    assert!(
+        auth.login("dana", SecretString::from("second password"), None)
+            .await
+            .is_ok()
+    );
+    assert!(
+        auth.login("dana", SecretString::from("first password"), None)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn healthcheck_follows_the_server() {
+    let app = spawn_app().await;
+    let url = app.url("/healthz");
+    let mut check = docent(app.dir.path(), &app.db);
+    check.args(["healthcheck", "--url", &url]);
+    // The server runs on this test's runtime: wait for the child off it.
+    let out = tokio::task::spawn_blocking(move || check.output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let addr = app.addr;
+    app.stop().await;
+    let out = Command::new(env!("CARGO_BIN_EXE_docent"))
+        .args(["healthcheck", "--url", &format!("http://{addr}/healthz")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn serve_prints_its_url_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(dir.path()).await;
+    let mut child = docent(dir.path(), &db)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let url = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        printed.push(line.clone());
+        if let Some(rest) = line.strip_prefix("Docent is listening on ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // No admin password configured: one was generated and printed once.
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.trim_start().starts_with("password: ")),
+        "{printed:?}"
+    );
+
+    let response = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "graceful stop exits 0, got {status:?}");
+}

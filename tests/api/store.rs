@@ -1,0 +1,317 @@
+//! The `Store` contract, run on whichever database the suite runs on (the test
+//! script runs it on SQLite and on PostgreSQL), and the migrations kept in step.
+
+use docent::clock::now_ms;
+use docent::store::{
+    BotFields, NewChatSession, NewMessage, NewRefreshToken, Page, RotateOutcome, StatsAt,
+    StoreError,
+};
+use serde_json::json;
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// Rows in `table`, read straight from the database.
+pub async fn count_rows(app: &TestApp, table: &str) -> i64 {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+    if app.db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+    } else {
+        let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+        sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
+    }
+}
+
+#[test]
+fn both_databases_have_the_same_migration_versions() {
+    let (sqlite, postgres) = docent::store::embedded_migrations();
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, postgres);
+    let files = |dir: &str| {
+        let mut names: Vec<String> =
+            std::fs::read_dir(format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR")))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(files("sqlite"), files("postgres"));
+}
+
+#[tokio::test]
+async fn store_contract() {
+    let app = spawn_app().await;
+    let store = app.state.store.as_ref();
+    let applied = store.applied_migrations().await.unwrap();
+    assert_eq!(applied, docent::store::embedded_migrations().0);
+    store.ping().await.unwrap();
+
+    // Settings: the first writer wins.
+    assert_eq!(store.setting_or_insert("k", "one").await.unwrap(), "one");
+    assert_eq!(store.setting_or_insert("k", "two").await.unwrap(), "one");
+
+    // Users: unique without regard to case.
+    let user = store.create_user("Carol", "hash", false).await.unwrap();
+    assert!(!user.is_admin);
+    assert!(matches!(
+        store.create_user("carol", "hash", false).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.user_by_username("CAROL").await.unwrap().unwrap().id,
+        user.id
+    );
+    assert_eq!(
+        store.user_by_id(user.id).await.unwrap().unwrap().username,
+        "Carol"
+    );
+    assert!(store.user_by_id(-1).await.unwrap().is_none());
+    assert_eq!(
+        store.first_admin().await.unwrap().unwrap().username,
+        "admin"
+    );
+    assert!(store.set_password(user.id, "new-hash").await.unwrap());
+    assert!(!store.set_password(-1, "x").await.unwrap());
+
+    // Refresh tokens: rotation, reuse, expiry, revocation.
+    let now = now_ms();
+    let token = |hash: &str, expires_at: i64| NewRefreshToken {
+        user_id: user.id,
+        family: "family-1".into(),
+        token_hash: hash.into(),
+        created_at: now,
+        expires_at,
+    };
+    store
+        .insert_refresh_token(&token("h1", now + 60_000))
+        .await
+        .unwrap();
+    let rotated = store
+        .rotate_refresh_token("h1", &token("h2", now + 60_000), now)
+        .await
+        .unwrap();
+    assert_eq!(rotated, RotateOutcome::Rotated { user_id: user.id });
+    let again = store
+        .rotate_refresh_token("h1", &token("h3", now + 60_000), now)
+        .await
+        .unwrap();
+    assert_eq!(again, RotateOutcome::Reused);
+    let revoked = store
+        .rotate_refresh_token("h2", &token("h4", now + 60_000), now)
+        .await
+        .unwrap();
+    assert_eq!(revoked, RotateOutcome::Reused, "reuse revoked the family");
+    let unknown = store
+        .rotate_refresh_token("nope", &token("h5", now), now)
+        .await
+        .unwrap();
+    assert_eq!(unknown, RotateOutcome::Unknown);
+    store
+        .insert_refresh_token(&NewRefreshToken {
+            family: "family-2".into(),
+            ..token("old", now - 1)
+        })
+        .await
+        .unwrap();
+    let expired = store
+        .rotate_refresh_token("old", &token("h6", now), now)
+        .await
+        .unwrap();
+    assert_eq!(expired, RotateOutcome::Expired);
+    assert!(store.revoke_refresh_family("old", now).await.unwrap());
+    assert!(
+        !store
+            .revoke_refresh_family("never-issued", now)
+            .await
+            .unwrap()
+    );
+
+    // Throttling: counts within a window, starts over after it.
+    assert!(
+        store
+            .login_failures("user:x", now - 1000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .record_login_failure("user:x", now, now - 1000)
+        .await
+        .unwrap();
+    store
+        .record_login_failure("user:x", now, now - 1000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .login_failures("user:x", now - 1000)
+            .await
+            .unwrap()
+            .unwrap()
+            .failures,
+        2
+    );
+    store
+        .record_login_failure("user:x", now + 5000, now + 1)
+        .await
+        .unwrap();
+    let fresh = store
+        .login_failures("user:x", now + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((fresh.failures, fresh.window_start), (1, now + 5000));
+    store.clear_login_failures("user:x").await.unwrap();
+    assert!(store.login_failures("user:x", 0).await.unwrap().is_none());
+
+    // Workspaces: membership decides visibility.
+    let ws = store.create_workspace(user.id, "Notes").await.unwrap();
+    assert!(matches!(
+        store.create_workspace(user.id, "NOTES").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let admin = store.first_admin().await.unwrap().unwrap();
+    assert!(store.workspace(admin.id, ws.id).await.unwrap().is_none());
+    assert!(
+        store
+            .rename_workspace(admin.id, ws.id, "Stolen")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!store.delete_workspace(admin.id, ws.id).await.unwrap());
+    assert_eq!(
+        store
+            .rename_workspace(user.id, ws.id, "Notebook")
+            .await
+            .unwrap()
+            .unwrap()
+            .name,
+        "Notebook"
+    );
+    assert_eq!(store.list_workspaces(user.id).await.unwrap().len(), 1);
+
+    // Bots, stats, sessions and messages.
+    let at = StatsAt {
+        now,
+        active_since: now - 60_000,
+    };
+    let fields = BotFields::new(ws.id, "Bot".into());
+    let bot_id = store.create_bot(&fields, now).await.unwrap();
+    let bot = store.bot(user.id, bot_id, at).await.unwrap().unwrap();
+    assert_eq!(bot.fields(), fields);
+    assert!(store.bot(admin.id, bot_id, at).await.unwrap().is_none());
+    let changed = BotFields {
+        allowed_origins: vec!["https://a.example".into()],
+        is_active: false,
+        ..fields
+    };
+    store.update_bot(bot_id, &changed, now).await.unwrap();
+    assert_eq!(
+        store
+            .bot(user.id, bot_id, at)
+            .await
+            .unwrap()
+            .unwrap()
+            .fields(),
+        changed
+    );
+    assert_eq!(
+        store
+            .list_bots(user.id, Some(ws.id), at)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .list_bots(user.id, Some(ws.id + 1000), at)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+
+    for (session, last) in [("s-old", now - 120_000), ("s-new", now)] {
+        let new = NewChatSession {
+            session_id: session.into(),
+            bot_id,
+            token_id: None,
+            visitor_id: None,
+            started_at: last,
+            metadata: json!({}),
+        };
+        store.create_chat_session(&new).await.unwrap();
+        let message = NewMessage {
+            session_id: session.into(),
+            bot_id,
+            role: "user",
+            content: "hello".into(),
+            sources: json!([]),
+            prompt_tokens: Some(3),
+            completion_tokens: None,
+            latency_ms: None,
+            created_at: last,
+        };
+        store.add_message(&message).await.unwrap();
+    }
+    let sessions = store
+        .list_chat_sessions(
+            bot_id,
+            at.active_since,
+            Page {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+    let summary: Vec<_> = sessions
+        .iter()
+        .map(|s| (s.session_id.as_str(), s.status.as_str()))
+        .collect();
+    assert_eq!(summary, [("s-new", "active"), ("s-old", "expired")]);
+    let page = store
+        .list_chat_sessions(
+            bot_id,
+            at.active_since,
+            Page {
+                limit: 1,
+                offset: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page[0].session_id, "s-old");
+    let stats = store.bot(user.id, bot_id, at).await.unwrap().unwrap().stats;
+    assert_eq!(
+        (
+            stats.total_sessions,
+            stats.active_sessions,
+            stats.total_messages
+        ),
+        (2, 1, 2)
+    );
+    assert_eq!(stats.last_activity_at, Some(now));
+    assert_eq!(
+        store.session_messages(bot_id, "s-new").await.unwrap()[0].content,
+        "hello"
+    );
+    assert!(
+        store
+            .chat_session(bot_id + 1, "s-new", 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Deleting cascades: workspace -> bots -> sessions -> messages.
+    assert!(!store.delete_bot(admin.id, bot_id).await.unwrap());
+    assert!(store.delete_workspace(user.id, ws.id).await.unwrap());
+    assert!(store.bot(user.id, bot_id, at).await.unwrap().is_none());
+    assert_eq!(count_rows(&app, "messages").await, 0);
+    assert_eq!(count_rows(&app, "chat_sessions").await, 0);
+    assert_eq!(count_rows(&app, "workspace_members").await, 0);
+}
