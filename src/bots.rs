@@ -111,9 +111,19 @@ pub fn validate(bot: &mut BotFields) -> Result<(), FieldErrors> {
     }
     if bot.system_prompt.chars().count() > 8000 {
         fail("system_prompt", "must be at most 8,000 characters");
+    } else if has_stray_control(&bot.system_prompt) {
+        fail(
+            "system_prompt",
+            "must not contain control characters other than line breaks and tabs",
+        );
     }
     if bot.welcome_message.chars().count() > 1000 {
         fail("welcome_message", "must be at most 1,000 characters");
+    } else if has_stray_control(&bot.welcome_message) {
+        fail(
+            "welcome_message",
+            "must not contain control characters other than line breaks and tabs",
+        );
     }
     if !THEMES.contains(&bot.theme.as_str()) {
         fail("theme", "must be one of light, dark, auto");
@@ -158,6 +168,13 @@ pub fn validate(bot: &mut BotFields) -> Result<(), FieldErrors> {
     } else {
         Err(errors)
     }
+}
+
+/// Control characters other than `\n`, `\r` and `\t` (a NUL byte, for one,
+/// cannot even be stored in PostgreSQL text).
+fn has_stray_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
 }
 
 fn normalize_bubble_icon(icon: &str) -> Result<String, &'static str> {

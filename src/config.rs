@@ -31,6 +31,8 @@ pub struct Config {
     pub log_level: String,
     /// Take the client address from the last `X-Forwarded-For` hop (behind a reverse proxy).
     pub trust_proxy_headers: bool,
+    /// Username of the administrator created at start when no user exists yet.
+    pub admin_username: String,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
@@ -76,8 +78,6 @@ pub struct AuthConfig {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
-    /// Username of the administrator created when no user exists yet.
-    pub admin_username: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +113,7 @@ impl Default for Config {
             log_format: LogFormat::Pretty,
             log_level: "info".to_owned(),
             trust_proxy_headers: false,
+            admin_username: "admin".to_owned(),
             http: HttpConfig::default(),
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
@@ -150,7 +151,6 @@ impl Default for AuthConfig {
             argon2_memory_kib: 19_456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
-            admin_username: "admin".to_owned(),
         }
     }
 }
@@ -203,6 +203,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("log_format", Kind::Text),
     ("log_level", Kind::Text),
     ("trust_proxy_headers", Kind::Boolean),
+    ("admin_username", Kind::Text),
     ("http.json_limit_bytes", Kind::Integer),
     ("database.max_connections", Kind::Integer),
     ("database.acquire_timeout_seconds", Kind::Integer),
@@ -214,7 +215,6 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("auth.argon2_memory_kib", Kind::Integer),
     ("auth.argon2_iterations", Kind::Integer),
     ("auth.argon2_parallelism", Kind::Integer),
-    ("auth.admin_username", Kind::Text),
     ("widget.base_url", Kind::Text),
     ("widget.token_expire_days", Kind::Integer),
     ("widget.refresh_grace_days", Kind::Integer),
@@ -336,9 +336,9 @@ impl Config {
             1,
             64,
         )?;
-        if crate::auth::validate_username(&a.admin_username).is_err() {
+        if crate::auth::validate_username(&self.admin_username).is_err() {
             return Err(ConfigError::new(
-                "auth.admin_username",
+                "admin_username",
                 "must be 1-64 letters, digits or . _ @ - characters",
             ));
         }
@@ -693,5 +693,23 @@ mod tests {
             "0123456789abcdef0123456789abcdef-secret"
         );
         assert!(!format!("{config:?}").contains("abcdef-secret"));
+    }
+
+    #[test]
+    fn the_example_file_lists_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+        let example = Config::load(Some(&path), &HashMap::new(), &Overrides::default()).unwrap();
+        let mut defaults = Config::default();
+        defaults.validate().unwrap();
+        assert_eq!(format!("{example:?}"), format!("{defaults:?}"));
+        // And every setting the environment can set is in it.
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (setting, _) in SETTINGS {
+            let key = setting.rsplit('.').next().unwrap();
+            assert!(
+                text.contains(&format!("\n{key} = ")),
+                "{setting} is missing from config.example.toml"
+            );
+        }
     }
 }

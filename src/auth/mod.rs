@@ -111,7 +111,7 @@ impl Auth {
         let now = now_ms();
         let window = i64::from(self.config.auth.lockout_minutes) * 60_000;
         let since = now - window;
-        let user_key = format!("user:{}", username.trim().to_lowercase());
+        let user_key = format!("user:{}", username.trim().to_lowercase().escape_default());
         let addr_key = client.map(|ip| format!("addr:{ip}"));
         let limits = [
             (Some(&user_key), self.config.auth.max_failed_logins_per_user),
@@ -130,7 +130,13 @@ impl Auth {
             }
         }
 
-        let user = self.store.user_by_username(username.trim()).await?;
+        // A name no account can have (too long, NUL bytes, ...) is looked up nowhere,
+        // but costs the same hash as any other miss.
+        let username = username.trim();
+        let user = match validate_username(username) {
+            Ok(()) => self.store.user_by_username(username).await?,
+            Err(_) => None,
+        };
         let stored = user.as_ref().map(|u| u.password_hash.clone());
         let matches = self.hasher.verify(password, stored).await?;
         let user = match user {
@@ -243,7 +249,7 @@ impl Auth {
         if self.store.count_users().await? > 0 {
             return Ok(None);
         }
-        let username = self.config.auth.admin_username.clone();
+        let username = self.config.admin_username.clone();
         let (password, generated) = match &self.config.secrets.admin_password {
             Some(password) => (password.clone(), None),
             None => {

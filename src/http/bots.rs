@@ -223,6 +223,9 @@ async fn get_session(
     Path((id, session_id)): Path<(i64, String)>,
 ) -> Result<Json<SessionTranscript>, ApiError> {
     let bot = state.visible_bot(&user, id).await?;
+    if !is_session_id(&session_id) {
+        return Err(ApiError::not_found("Session"));
+    }
     let at = state.stats_at();
     let session = state
         .store
@@ -231,4 +234,13 @@ async fn get_session(
         .ok_or_else(|| ApiError::not_found("Session"))?;
     let messages = state.store.session_messages(bot.id, &session_id).await?;
     Ok(Json(SessionTranscript { session, messages }))
+}
+
+/// Session ids are URL-safe tokens; anything else names no session (and is never
+/// sent to the database).
+fn is_session_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -383,3 +383,48 @@ async fn openapi_describes_every_route_of_the_contract() {
         );
     }
 }
+
+#[tokio::test]
+async fn hostile_text_gets_clear_answers_not_500s() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let workspace = app.workspace(&token, "Docs").await;
+    // NUL bytes cannot be stored in PostgreSQL text: refused up front, on every database.
+    let body = json!({"name": "Helper", "workspace_id": workspace, "system_prompt": "a\u{0}b"});
+    assert!(
+        validation_fields(app.post("/widget/bots", &token, &body).await).await["system_prompt"]
+            .is_string()
+    );
+    let body = json!({"name": "Helper", "workspace_id": workspace, "welcome_message": "hi\u{7}"});
+    assert!(
+        validation_fields(app.post("/widget/bots", &token, &body).await).await["welcome_message"]
+            .is_string()
+    );
+    let response = app
+        .post("/workspaces", &token, &json!({"name": "x\u{0}y"}))
+        .await;
+    assert!(validation_fields(response).await["name"].is_string());
+    let body = json!({"name": "Helper", "workspace_id": workspace, "system_prompt": "Line one.\n\tLine two."});
+    let bot = app.bot(&token, &body).await;
+
+    let response = app.login("ad\u{0}min", "whatever password").await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let response = app.login(&"a".repeat(100_000), "whatever password").await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+    let response = app.login("admin", &"p".repeat(5000)).await;
+    assert!(validation_fields(response).await["password"].is_string());
+
+    let path = format!("/widget/bots/{}/sessions/a%00b", bot["id"]);
+    assert_error(
+        app.get(&path, &token).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let response = app
+        .post("/auth/refresh", &token, &json!({"refresh_token": "\u{0}"}))
+        .await;
+    assert_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let response = app.get("/widget/bots?workspace_id=1%00", &token).await;
+    assert_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
+}
