@@ -38,8 +38,8 @@ def start(data_dir, port, extra_env=None):
         "DOCENT_ADMIN_PASSWORD": PASSWORD,
         "DOCENT_LOG_LEVEL": "warn",
         # The benchmark fails logins on purpose; don't let throttling cut it short.
-        "DOCENT_AUTH_MAX_FAILED_LOGINS_PER_USER": "1000000",
-        "DOCENT_AUTH_MAX_FAILED_LOGINS_PER_ADDRESS": "1000000",
+        "DOCENT_AUTH_MAX_FAILED_LOGINS_PER_USER": "10000",
+        "DOCENT_AUTH_MAX_FAILED_LOGINS_PER_ADDRESS": "100000",
     }
     env.update(extra_env or {})
     began = time.perf_counter()
@@ -143,7 +143,14 @@ def main():
         port = free_port()
         proc, _ = start(data, port)
         time.sleep(1)
-        print(f"idle RSS after start: {rss_kib(proc.pid) / 1024:.1f} MiB")
+        # The first start hashed the administrator's password, and a hashing thread
+        # keeps its buffer (m KiB) for the next login.
+        print(f"idle RSS after a first start (admin password hashed): {rss_kib(proc.pid) / 1024:.1f} MiB")
+        stop(proc)
+        port = free_port()
+        proc, _ = start(data, port)
+        time.sleep(1)
+        print(f"idle RSS after a later start: {rss_kib(proc.pid) / 1024:.1f} MiB")
         conn = http.client.HTTPConnection("127.0.0.1", port)
         for _ in range(200):
             conn.request("GET", "/healthz")

@@ -28,3 +28,5 @@ pub mod state;
 pub mod store;
 /// Logging: pretty or JSON, filtered by `log_level` or `RUST_LOG`.
 pub mod telemetry;
+/// A few dedicated threads for CPU-heavy work (password hashing).
+pub mod workers;
