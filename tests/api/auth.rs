@@ -41,6 +41,7 @@ async fn unknown_user_and_wrong_password_answer_alike() {
 async fn bad_access_tokens_are_refused() {
     let app = spawn_app().await;
     let response = app.client.get(app.url("/auth/me")).send().await.unwrap();
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
     assert_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
     let response = app.get("/auth/me", "garbage").await;
     assert_error(response, StatusCode::UNAUTHORIZED, "invalid_token").await;

@@ -225,13 +225,14 @@ async fn healthcheck_follows_the_server() {
 }
 
 #[tokio::test]
-async fn serve_prints_its_url_and_stops_on_sigterm() {
+async fn serve_prints_its_url_logs_json_without_secrets_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(dir.path()).await;
     let mut child = docent(dir.path(), &db)
+        .env("DOCENT_LOG_FORMAT", "json")
         .args(["serve", "--bind", "127.0.0.1:0"])
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -243,15 +244,31 @@ async fn serve_prints_its_url_and_stops_on_sigterm() {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
-    // No admin password configured: one was generated and printed once.
-    assert!(
-        printed
-            .iter()
-            .any(|l| l.trim_start().starts_with("password: ")),
-        "{printed:?}"
-    );
+    // No admin password configured: one was generated and printed once, on stdout.
+    let password = printed
+        .iter()
+        .find_map(|l| l.trim_start().strip_prefix("password: "))
+        .unwrap_or_else(|| panic!("no password in {printed:?}"))
+        .to_owned();
 
-    let response = reqwest::get(format!("{url}/healthz")).await.unwrap();
+    let client = reqwest::Client::new();
+    let response = client.get(format!("{url}/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let response = client
+        .post(format!("{url}/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tokens: serde_json::Value = response.json().await.unwrap();
+    let access = tokens["access_token"].as_str().unwrap().to_owned();
+    let response = client
+        .get(format!("{url}/auth/me"))
+        .bearer_auth(&access)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 
     let killed = Command::new("kill")
@@ -259,9 +276,36 @@ async fn serve_prints_its_url_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || child.wait())
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
         .unwrap();
-    assert!(status.success(), "graceful stop exits 0, got {status:?}");
+    assert!(
+        out.status.success(),
+        "graceful stop exits 0, got {:?}",
+        out.status
+    );
+
+    let log = text(&out.stderr);
+    let entries: Vec<serde_json::Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let login = entries
+        .iter()
+        .find(|e| e["span"]["route"] == "/auth/login")
+        .unwrap_or_else(|| panic!("no request log for /auth/login in {log}"));
+    assert_eq!(login["status"], 200);
+    assert!(
+        login["span"]["request_id"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    for secret in [
+        password.as_str(),
+        access.as_str(),
+        tokens["refresh_token"].as_str().unwrap(),
+    ] {
+        assert!(!log.contains(secret), "a secret reached the log");
+    }
 }
