@@ -75,16 +75,7 @@ impl BotInput {
         macro_rules! lay {
             ($($field:ident),*) => { $( if let Some(v) = $field { base.$field = v; } )* };
         }
-        lay!(
-            name,
-            workspace_id,
-            system_prompt,
-            welcome_message,
-            is_active,
-            allowed_origins,
-            theme,
-            position
-        );
+        lay!(name, workspace_id, system_prompt, welcome_message, is_active, allowed_origins, theme, position);
         lay!(primary_color, bubble_icon);
         base
     }
@@ -95,56 +86,37 @@ impl BotInput {
 pub fn validate(bot: &mut BotFields) -> Result<(), FieldErrors> {
     let mut errors = FieldErrors::new();
     let mut fail = |field: &str, message: &str| {
-        errors
-            .entry(field.to_owned())
-            .or_insert_with(|| message.to_owned());
+        errors.entry(field.to_owned()).or_insert_with(|| message.to_owned());
     };
 
     bot.name = bot.name.trim().to_owned();
     match bot.name.chars().count() {
         0 => fail("name", "must not be empty"),
         n if n > 100 => fail("name", "must be at most 100 characters"),
-        _ if bot.name.chars().any(char::is_control) => {
-            fail("name", "must not contain control characters")
-        }
+        _ if bot.name.chars().any(char::is_control) => fail("name", "must not contain control characters"),
         _ => {}
     }
     if bot.system_prompt.chars().count() > 8000 {
         fail("system_prompt", "must be at most 8,000 characters");
     } else if has_stray_control(&bot.system_prompt) {
-        fail(
-            "system_prompt",
-            "must not contain control characters other than line breaks and tabs",
-        );
+        fail("system_prompt", "must not contain control characters other than line breaks and tabs");
     }
     if bot.welcome_message.chars().count() > 1000 {
         fail("welcome_message", "must be at most 1,000 characters");
     } else if has_stray_control(&bot.welcome_message) {
-        fail(
-            "welcome_message",
-            "must not contain control characters other than line breaks and tabs",
-        );
+        fail("welcome_message", "must not contain control characters other than line breaks and tabs");
     }
     if !THEMES.contains(&bot.theme.as_str()) {
         fail("theme", "must be one of light, dark, auto");
     }
     if !POSITIONS.contains(&bot.position.as_str()) {
-        fail(
-            "position",
-            "must be one of bottom-right, bottom-left, top-right, top-left",
-        );
+        fail("position", "must be one of bottom-right, bottom-left, top-right, top-left");
     }
     let color = &bot.primary_color;
-    if color.len() == 7
-        && color.starts_with('#')
-        && color[1..].chars().all(|c| c.is_ascii_hexdigit())
-    {
+    if color.len() == 7 && color.starts_with('#') && color[1..].chars().all(|c| c.is_ascii_hexdigit()) {
         bot.primary_color = color.to_ascii_lowercase();
     } else {
-        fail(
-            "primary_color",
-            "must be a colour written #rrggbb, e.g. #2563eb",
-        );
+        fail("primary_color", "must be a colour written #rrggbb, e.g. #2563eb");
     }
     match normalize_bubble_icon(&bot.bubble_icon) {
         Ok(icon) => bot.bubble_icon = icon,
@@ -163,18 +135,13 @@ pub fn validate(bot: &mut BotFields) -> Result<(), FieldErrors> {
         }
         bot.allowed_origins = origins;
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
 /// Control characters other than `\n`, `\r` and `\t` (a NUL byte, for one,
 /// cannot even be stored in PostgreSQL text).
 fn has_stray_control(text: &str) -> bool {
-    text.chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
 }
 
 fn normalize_bubble_icon(icon: &str) -> Result<String, &'static str> {
@@ -223,8 +190,7 @@ pub fn normalize_origin(raw: &str) -> Result<String, &'static str> {
     if host_port.contains('*') {
         return Err("may use * only as the first label, as in https://*.example.com");
     }
-    let url = Url::parse(&format!("{scheme}://{host_port}"))
-        .map_err(|_| "has an invalid host or port")?;
+    let url = Url::parse(&format!("{scheme}://{host_port}")).map_err(|_| "has an invalid host or port")?;
     let host = match url.host() {
         Some(url::Host::Domain(domain)) => domain.to_owned(),
         Some(url::Host::Ipv4(ip)) if !wildcard => ip.to_string(),

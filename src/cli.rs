@@ -15,11 +15,7 @@ use crate::startup::{Application, shutdown_signal};
 use crate::{sample, store, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "docent",
-    version,
-    about = "Self-hosted AI chat widget for websites."
-)]
+#[command(name = "docent", version, about = "Self-hosted AI chat widget for websites.")]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -121,13 +117,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(bootstrap) = app.take_bootstrap() {
         announce_admin(&bootstrap);
     }
-    println!(
-        "Docent is listening on {url} (bound to {})",
-        app.local_addr()
-    );
-    println!(
-        "Sign in: POST {url}/auth/login with {{\"username\", \"password\"}}; API: {url}/openapi.json"
-    );
+    println!("Docent is listening on {url} (bound to {})", app.local_addr());
+    println!("Sign in: POST {url}/auth/login with {{\"username\", \"password\"}}; API: {url}/openapi.json");
     app.run_until(shutdown_signal()).await?;
     Ok(())
 }
@@ -136,29 +127,18 @@ async fn migrate(config: Config, with_sample: bool) -> anyhow::Result<()> {
     telemetry::init(config.log_format, "warn");
     std::fs::create_dir_all(&config.data_dir)?;
     let config = std::sync::Arc::new(config);
-    let store = store::connect(&config)
-        .await
-        .context("cannot open the database")?;
-    println!(
-        "Migrations applied: {}",
-        store.applied_migrations().await?.join(", ")
-    );
+    let store = store::connect(&config).await.context("cannot open the database")?;
+    println!("Migrations applied: {}", store.applied_migrations().await?.join(", "));
     if with_sample {
         let auth = Auth::new(config.clone(), store.clone()).await?;
         if let Some(bootstrap) = auth.bootstrap_admin().await? {
             announce_admin(&bootstrap);
         }
         let Some(owner) = store.first_admin().await? else {
-            bail!(
-                "no administrator exists to own the sample; create one with `docent user create --admin`"
-            );
+            bail!("no administrator exists to own the sample; create one with `docent user create --admin`");
         };
         let sample = sample::ensure(store.as_ref(), owner.id).await?;
-        let verb = if sample.created {
-            "created"
-        } else {
-            "already present"
-        };
+        let verb = if sample.created { "created" } else { "already present" };
         println!(
             "Sample {verb}: workspace_id={} bot_id={} (owner: {})",
             sample.workspace_id, sample.bot_id, owner.username
@@ -172,41 +152,31 @@ async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
     telemetry::init(config.log_format, "warn");
     std::fs::create_dir_all(&config.data_dir)?;
     let config = std::sync::Arc::new(config);
-    let store = store::connect(&config)
-        .await
-        .context("cannot open the database")?;
+    let store = store::connect(&config).await.context("cannot open the database")?;
     let auth = Auth::new(config, store.clone()).await?;
     let result = match command {
-        UserCommand::Create {
-            username, admin, ..
-        } => match auth.create_user(&username, read_password()?, admin).await {
-            Ok(user) => {
-                let kind = if user.is_admin {
-                    "administrator"
-                } else {
-                    "user"
-                };
-                println!("Created {kind} {} (id {}).", user.username, user.id);
-                Ok(())
-            }
-            Err(AuthError::BadInput(message)) => {
-                Err(anyhow::anyhow!("invalid username or password: {message}"))
-            }
-            Err(err) => Err(err.into()),
-        },
-        UserCommand::Passwd { username, .. } => {
-            match auth.set_password(&username, read_password()?).await {
-                Ok(true) => {
-                    println!("Password changed for {username}; their logins were ended.");
+        UserCommand::Create { username, admin, .. } => {
+            match auth.create_user(&username, read_password()?, admin).await {
+                Ok(user) => {
+                    let kind = if user.is_admin { "administrator" } else { "user" };
+                    println!("Created {kind} {} (id {}).", user.username, user.id);
                     Ok(())
                 }
-                Ok(false) => Err(anyhow::anyhow!("no user named {username}")),
                 Err(AuthError::BadInput(message)) => {
-                    Err(anyhow::anyhow!("invalid password: {message}"))
+                    Err(anyhow::anyhow!("invalid username or password: {message}"))
                 }
                 Err(err) => Err(err.into()),
             }
         }
+        UserCommand::Passwd { username, .. } => match auth.set_password(&username, read_password()?).await {
+            Ok(true) => {
+                println!("Password changed for {username}; their logins were ended.");
+                Ok(())
+            }
+            Ok(false) => Err(anyhow::anyhow!("no user named {username}")),
+            Err(AuthError::BadInput(message)) => Err(anyhow::anyhow!("invalid password: {message}")),
+            Err(err) => Err(err.into()),
+        },
     };
     store.close().await;
     result
@@ -215,9 +185,7 @@ async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
 /// The password from standard input, without its trailing newline.
 fn read_password() -> anyhow::Result<SecretString> {
     let mut text = String::new();
-    std::io::stdin()
-        .read_to_string(&mut text)
-        .context("cannot read the password from standard input")?;
+    std::io::stdin().read_to_string(&mut text).context("cannot read the password from standard input")?;
     let password = text.trim_end_matches(['\r', '\n']);
     if password.is_empty() {
         bail!("no password on standard input (try: printf '%s' \"$PASSWORD\" | docent user ...)");
@@ -235,16 +203,10 @@ fn announce_admin(bootstrap: &Bootstrap) {
             let _ = writeln!(out, "    username: {}", bootstrap.username);
             let _ = writeln!(out, "    password: {}", password.expose_secret());
             let _ = writeln!(out, "  This password is shown only now. Change it with:");
-            let _ = writeln!(
-                out,
-                "    docent user passwd --username {} --password-stdin\n",
-                bootstrap.username
-            );
+            let _ =
+                writeln!(out, "    docent user passwd --username {} --password-stdin\n", bootstrap.username);
         }
-        None => println!(
-            "First administrator {} created with DOCENT_ADMIN_PASSWORD.",
-            bootstrap.username
-        ),
+        None => println!("First administrator {} created with DOCENT_ADMIN_PASSWORD.", bootstrap.username),
     }
 }
 
@@ -252,7 +214,9 @@ fn announce_admin(bootstrap: &Bootstrap) {
 async fn healthcheck(config: &Config, url: Option<&str>) -> anyhow::Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let default_url = format!("{}/healthz", config.public_url_or(config.bind));
+    // The server's own bind address, not public_url: that may be https or a name
+    // that resolves elsewhere, and a container health check asks the process itself.
+    let default_url = format!("{}/healthz", config.local_url());
     let url = url::Url::parse(url.unwrap_or(&default_url)).context("--url is not a valid URL")?;
     if url.scheme() != "http" {
         bail!("healthcheck speaks plain http only; point --url at the server's own address");
@@ -261,10 +225,7 @@ async fn healthcheck(config: &Config, url: Option<&str>) -> anyhow::Result<()> {
     let port = url.port_or_known_default().unwrap_or(80);
     let check = async {
         let mut stream = tokio::net::TcpStream::connect((host, port)).await?;
-        let request = format!(
-            "GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n",
-            url.path()
-        );
+        let request = format!("GET {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n", url.path());
         stream.write_all(request.as_bytes()).await?;
         let mut head = [0u8; 32];
         let n = stream.read(&mut head).await?;

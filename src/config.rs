@@ -125,18 +125,13 @@ impl Default for Config {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self {
-            json_limit_bytes: 1024 * 1024,
-        }
+        Self { json_limit_bytes: 1024 * 1024 }
     }
 }
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self {
-            max_connections: 10,
-            acquire_timeout_seconds: 5,
-        }
+        Self { max_connections: 10, acquire_timeout_seconds: 5 }
     }
 }
 
@@ -178,10 +173,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(setting: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            setting: setting.into(),
-            message: message.into(),
-        }
+        Self { setting: setting.into(), message: message.into() }
     }
 }
 
@@ -257,24 +249,16 @@ impl Config {
             set(&mut table, "bind", toml::Value::String(bind.clone()));
         }
         if let Some(dir) = &overrides.data_dir {
-            set(
-                &mut table,
-                "data_dir",
-                toml::Value::String(dir.display().to_string()),
-            );
+            set(&mut table, "data_dir", toml::Value::String(dir.display().to_string()));
         }
         if let Some(url) = &overrides.database_url {
             set(&mut table, "database_url", toml::Value::String(url.clone()));
         }
 
-        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|err| {
+        let mut config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
                 let path = err.path().to_string();
-                let setting = if path == "." {
-                    "configuration".to_owned()
-                } else {
-                    path
-                };
+                let setting = if path == "." { "configuration".to_owned() } else { path };
                 ConfigError::new(setting, err.into_inner().to_string())
             })?;
         config.secrets = Secrets {
@@ -291,51 +275,18 @@ impl Config {
             if (min..=max).contains(&value) {
                 Ok(())
             } else {
-                Err(ConfigError::new(
-                    setting,
-                    format!("must be between {min} and {max} (got {value})"),
-                ))
+                Err(ConfigError::new(setting, format!("must be between {min} and {max} (got {value})")))
             }
         }
         let a = &self.auth;
-        range(
-            "auth.access_token_minutes",
-            a.access_token_minutes.into(),
-            1,
-            24 * 60,
-        )?;
-        range(
-            "auth.refresh_token_days",
-            a.refresh_token_days.into(),
-            1,
-            3650,
-        )?;
-        range(
-            "auth.max_failed_logins_per_user",
-            a.max_failed_logins_per_user.into(),
-            1,
-            10_000,
-        )?;
-        range(
-            "auth.max_failed_logins_per_address",
-            a.max_failed_logins_per_address.into(),
-            1,
-            100_000,
-        )?;
+        range("auth.access_token_minutes", a.access_token_minutes.into(), 1, 24 * 60)?;
+        range("auth.refresh_token_days", a.refresh_token_days.into(), 1, 3650)?;
+        range("auth.max_failed_logins_per_user", a.max_failed_logins_per_user.into(), 1, 10_000)?;
+        range("auth.max_failed_logins_per_address", a.max_failed_logins_per_address.into(), 1, 100_000)?;
         range("auth.lockout_minutes", a.lockout_minutes.into(), 1, 24 * 60)?;
-        range(
-            "auth.argon2_memory_kib",
-            a.argon2_memory_kib.into(),
-            8,
-            4 * 1024 * 1024,
-        )?;
+        range("auth.argon2_memory_kib", a.argon2_memory_kib.into(), 8, 4 * 1024 * 1024)?;
         range("auth.argon2_iterations", a.argon2_iterations.into(), 1, 100)?;
-        range(
-            "auth.argon2_parallelism",
-            a.argon2_parallelism.into(),
-            1,
-            64,
-        )?;
+        range("auth.argon2_parallelism", a.argon2_parallelism.into(), 1, 64)?;
         if crate::auth::validate_username(&self.admin_username).is_err() {
             return Err(ConfigError::new(
                 "admin_username",
@@ -343,55 +294,22 @@ impl Config {
             ));
         }
         let w = &self.widget;
-        range(
-            "widget.token_expire_days",
-            w.token_expire_days.into(),
-            1,
-            3650,
-        )?;
-        range(
-            "widget.refresh_grace_days",
-            w.refresh_grace_days.into(),
-            0,
-            3650,
-        )?;
-        range(
-            "widget.session_timeout_minutes",
-            w.session_timeout_minutes.into(),
-            1,
-            7 * 24 * 60,
-        )?;
-        range(
-            "widget.max_sessions_per_bot",
-            w.max_sessions_per_bot.into(),
-            1,
-            100_000_000,
-        )?;
+        range("widget.token_expire_days", w.token_expire_days.into(), 1, 3650)?;
+        range("widget.refresh_grace_days", w.refresh_grace_days.into(), 0, 3650)?;
+        range("widget.session_timeout_minutes", w.session_timeout_minutes.into(), 1, 7 * 24 * 60)?;
+        range("widget.max_sessions_per_bot", w.max_sessions_per_bot.into(), 1, 100_000_000)?;
         let mut origins = Vec::with_capacity(w.allowed_origins.len());
         for origin in &w.allowed_origins {
-            origins.push(crate::bots::normalize_origin(origin).map_err(|msg| {
-                ConfigError::new("widget.allowed_origins", format!("{origin:?}: {msg}"))
-            })?);
+            origins.push(
+                crate::bots::normalize_origin(origin).map_err(|msg| {
+                    ConfigError::new("widget.allowed_origins", format!("{origin:?}: {msg}"))
+                })?,
+            );
         }
         self.widget.allowed_origins = origins;
-        range(
-            "http.json_limit_bytes",
-            self.http.json_limit_bytes as u64,
-            1024,
-            1024 * 1024 * 1024,
-        )?;
-        range(
-            "database.max_connections",
-            self.database.max_connections.into(),
-            1,
-            1000,
-        )?;
-        range(
-            "database.acquire_timeout_seconds",
-            self.database.acquire_timeout_seconds,
-            1,
-            600,
-        )?;
+        range("http.json_limit_bytes", self.http.json_limit_bytes as u64, 1024, 1024 * 1024 * 1024)?;
+        range("database.max_connections", self.database.max_connections.into(), 1, 1000)?;
+        range("database.acquire_timeout_seconds", self.database.acquire_timeout_seconds, 1, 600)?;
 
         if !self.database_url.is_empty() {
             DatabaseKind::of(&self.database_url)?;
@@ -411,10 +329,7 @@ impl Config {
         if let Some(key) = &self.secrets.secret_key {
             use secrecy::ExposeSecret;
             if key.expose_secret().len() < 32 {
-                return Err(ConfigError::new(
-                    "DOCENT_SECRET_KEY",
-                    "must be at least 32 characters",
-                ));
+                return Err(ConfigError::new("DOCENT_SECRET_KEY", "must be at least 32 characters"));
             }
         }
         if let Some(password) = &self.secrets.admin_password {
@@ -424,15 +339,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-
-    /// The database URL in force: the configured one, or SQLite in the data folder.
-    pub fn database_url(&self) -> String {
-        if self.database_url.is_empty() {
-            format!("sqlite://{}", self.data_dir.join("docent.db").display())
-        } else {
-            self.database_url.clone()
-        }
     }
 
     /// The public address, falling back to the bound address.
@@ -449,13 +355,19 @@ impl Config {
         }
     }
 
+    /// The server's own address for local checks: `bind`, with an unspecified IP as loopback.
+    pub fn local_url(&self) -> String {
+        let ip = if self.bind.ip().is_unspecified() {
+            if self.bind.is_ipv6() { "[::1]".to_owned() } else { "127.0.0.1".to_owned() }
+        } else {
+            SocketAddr::new(self.bind.ip(), 0).to_string().trim_end_matches(":0").to_owned()
+        };
+        format!("http://{ip}:{}", self.bind.port())
+    }
+
     /// Where embed codes point: `widget.base_url`, else the public address.
     pub fn widget_base_url(&self) -> &str {
-        if self.widget.base_url.is_empty() {
-            &self.public_url
-        } else {
-            &self.widget.base_url
-        }
+        if self.widget.base_url.is_empty() { &self.public_url } else { &self.widget.base_url }
     }
 }
 
@@ -482,15 +394,10 @@ impl DatabaseKind {
 }
 
 fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|err| {
-        ConfigError::new("config", format!("cannot read {}: {err}", path.display()))
-    })?;
-    text.parse::<toml::Table>().map_err(|err| {
-        ConfigError::new(
-            "config",
-            format!("{} is not valid TOML: {err}", path.display()),
-        )
-    })
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| ConfigError::new("config", format!("cannot read {}: {err}", path.display())))?;
+    text.parse::<toml::Table>()
+        .map_err(|err| ConfigError::new("config", format!("{} is not valid TOML: {err}", path.display())))
 }
 
 /// Puts `value` at a dotted path, creating tables on the way.
@@ -499,15 +406,11 @@ fn set(table: &mut toml::Table, dotted: &str, value: toml::Value) {
     let last = parts.pop().unwrap_or(dotted);
     let mut here = table;
     for part in parts {
-        let entry = here
-            .entry(part)
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let entry = here.entry(part).or_insert_with(|| toml::Value::Table(toml::Table::new()));
         if !entry.is_table() {
             *entry = toml::Value::Table(toml::Table::new());
         }
-        let toml::Value::Table(next) = entry else {
-            unreachable!("made a table just above")
-        };
+        let toml::Value::Table(next) = entry else { unreachable!("made a table just above") };
         here = next;
     }
     here.insert(last.to_owned(), value);
@@ -517,17 +420,15 @@ fn env_value(name: &str, raw: &str, kind: Kind) -> Result<toml::Value, ConfigErr
     let raw = raw.trim();
     Ok(match kind {
         Kind::Text => toml::Value::String(raw.to_owned()),
-        Kind::Integer => toml::Value::Integer(raw.parse().map_err(|_| {
-            ConfigError::new(name, format!("must be a whole number (got {raw:?})"))
-        })?),
+        Kind::Integer => toml::Value::Integer(
+            raw.parse()
+                .map_err(|_| ConfigError::new(name, format!("must be a whole number (got {raw:?})")))?,
+        ),
         Kind::Boolean => toml::Value::Boolean(match raw.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => true,
             "0" | "false" | "no" | "off" => false,
             _ => {
-                return Err(ConfigError::new(
-                    name,
-                    format!("must be true or false (got {raw:?})"),
-                ));
+                return Err(ConfigError::new(name, format!("must be true or false (got {raw:?})")));
             }
         }),
         Kind::List => toml::Value::Array(
@@ -544,21 +445,14 @@ fn env_value(name: &str, raw: &str, kind: Kind) -> Result<toml::Value, ConfigErr
 fn secret(env: &HashMap<String, String>, name: &str) -> Result<Option<SecretString>, ConfigError> {
     let file_var = format!("{name}_FILE");
     match (env.get(name), env.get(&file_var)) {
-        (Some(_), Some(_)) => Err(ConfigError::new(
-            name,
-            format!("set {name} or {file_var}, not both"),
-        )),
+        (Some(_), Some(_)) => Err(ConfigError::new(name, format!("set {name} or {file_var}, not both"))),
         (Some(value), None) if !value.is_empty() => Ok(Some(SecretString::from(value.clone()))),
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(path).map_err(|err| {
-                ConfigError::new(file_var.as_str(), format!("cannot read {path}: {err}"))
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| ConfigError::new(file_var.as_str(), format!("cannot read {path}: {err}")))?;
             let value = text.trim_end_matches(['\r', '\n']);
             if value.is_empty() {
-                return Err(ConfigError::new(
-                    file_var.as_str(),
-                    format!("{path} is empty"),
-                ));
+                return Err(ConfigError::new(file_var.as_str(), format!("{path} is empty")));
             }
             Ok(Some(SecretString::from(value.to_owned())))
         }
@@ -577,10 +471,7 @@ fn base_url(setting: &str, raw: &str) -> Result<String, ConfigError> {
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::new(
-            setting,
-            "must not have a query or fragment",
-        ));
+        return Err(ConfigError::new(setting, "must not have a query or fragment"));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -590,10 +481,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -604,7 +492,7 @@ mod tests {
         assert_eq!(config.widget.session_timeout_minutes, 30);
         assert_eq!(config.widget.max_sessions_per_bot, 1000);
         assert!(config.widget.allowed_origins.is_empty());
-        assert_eq!(config.database_url(), "sqlite://./docent-data/docent.db");
+        assert!(config.database_url.is_empty(), "SQLite in the data folder");
     }
 
     #[test]
@@ -619,53 +507,31 @@ mod tests {
         let vars = env(&[
             ("DOCENT_WIDGET_TOKEN_EXPIRE_DAYS", "9"),
             ("DOCENT_BIND", "127.0.0.1:9001"),
-            (
-                "DOCENT_WIDGET_ALLOWED_ORIGINS",
-                "https://a.example, https://*.b.example/",
-            ),
+            ("DOCENT_WIDGET_ALLOWED_ORIGINS", "https://a.example, https://*.b.example/"),
         ]);
-        let flags = Overrides {
-            bind: Some("127.0.0.1:9002".into()),
-            ..Overrides::default()
-        };
+        let flags = Overrides { bind: Some("127.0.0.1:9002".into()), ..Overrides::default() };
         let config = Config::load(Some(&path), &vars, &flags).unwrap();
         assert_eq!(config.bind.to_string(), "127.0.0.1:9002");
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.widget.token_expire_days, 9);
         assert_eq!(config.widget.session_timeout_minutes, 5);
-        assert_eq!(
-            config.widget.allowed_origins,
-            ["https://a.example", "https://*.b.example"]
-        );
+        assert_eq!(config.widget.allowed_origins, ["https://a.example", "https://*.b.example"]);
     }
 
     #[test]
     fn bad_values_name_their_setting() {
         let cases = [
-            (
-                "DOCENT_WIDGET_TOKEN_EXPIRE_DAYS",
-                "0",
-                "widget.token_expire_days",
-            ),
-            (
-                "DOCENT_WIDGET_TOKEN_EXPIRE_DAYS",
-                "soon",
-                "DOCENT_WIDGET_TOKEN_EXPIRE_DAYS",
-            ),
+            ("DOCENT_WIDGET_TOKEN_EXPIRE_DAYS", "0", "widget.token_expire_days"),
+            ("DOCENT_WIDGET_TOKEN_EXPIRE_DAYS", "soon", "DOCENT_WIDGET_TOKEN_EXPIRE_DAYS"),
             ("DOCENT_BIND", "localhost", "bind"),
             ("DOCENT_DATABASE_URL", "mysql://x", "database_url"),
             ("DOCENT_LOG_FORMAT", "xml", "log_format"),
             ("DOCENT_PUBLIC_URL", "ftp://x", "public_url"),
-            (
-                "DOCENT_WIDGET_ALLOWED_ORIGINS",
-                "*",
-                "widget.allowed_origins",
-            ),
+            ("DOCENT_WIDGET_ALLOWED_ORIGINS", "*", "widget.allowed_origins"),
             ("DOCENT_SECRET_KEY", "short", "DOCENT_SECRET_KEY"),
         ];
         for (name, value, setting) in cases {
-            let err =
-                Config::load(None, &env(&[(name, value)]), &Overrides::default()).unwrap_err();
+            let err = Config::load(None, &env(&[(name, value)]), &Overrides::default()).unwrap_err();
             assert_eq!(err.setting, setting, "{name}={value}: {err}");
         }
     }
@@ -688,10 +554,7 @@ mod tests {
         let config = Config::load(None, &vars, &Overrides::default()).unwrap();
         use secrecy::ExposeSecret;
         let key = config.secrets.secret_key.as_ref().unwrap();
-        assert_eq!(
-            key.expose_secret(),
-            "0123456789abcdef0123456789abcdef-secret"
-        );
+        assert_eq!(key.expose_secret(), "0123456789abcdef0123456789abcdef-secret");
         assert!(!format!("{config:?}").contains("abcdef-secret"));
     }
 
@@ -706,10 +569,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         for (setting, _) in SETTINGS {
             let key = setting.rsplit('.').next().unwrap();
-            assert!(
-                text.contains(&format!("\n{key} = ")),
-                "{setting} is missing from config.example.toml"
-            );
+            assert!(text.contains(&format!("\n{key} = ")), "{setting} is missing from config.example.toml");
         }
     }
 }

@@ -84,13 +84,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            fields: None,
-            retry_after: None,
-            source: None,
-        }
+        Self { code, message: message.into(), fields: None, retry_after: None, source: None }
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -102,10 +96,7 @@ impl ApiError {
             1 => "One field is not valid.".to_owned(),
             n => format!("{n} fields are not valid."),
         };
-        Self {
-            fields: Some(fields),
-            ..Self::new(Code::ValidationFailed, message)
-        }
+        Self { fields: Some(fields), ..Self::new(Code::ValidationFailed, message) }
     }
 
     pub fn field(field: &str, message: impl Into<String>) -> Self {
@@ -119,14 +110,17 @@ impl ApiError {
         }
     }
 
+    /// Adds `Retry-After` (seconds) to the answer.
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs.max(1));
+        self
+    }
+
     /// A server fault: the client gets a plain message, the log gets `source`.
     pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self {
             source: Some(source.into()),
-            ..Self::new(
-                Code::Internal,
-                "Something went wrong on our side. Please try again.",
-            )
+            ..Self::new(Code::Internal, "Something went wrong on our side. Please try again.")
         }
     }
 
@@ -165,23 +159,15 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %ErrorChain(source.as_ref()), "request failed");
         }
         let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code.as_str(),
-                message: self.message,
-                fields: self.fields,
-            },
+            error: ErrorDetail { code: self.code.as_str(), message: self.message, fields: self.fields },
         };
         let mut response = (status, axum::Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             // RFC 6750: say which scheme would be accepted.
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let Some(secs) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -37,22 +37,10 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("docent");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests answered, by route and status",
-            requests.clone(),
-        );
+        registry.register("http_requests", "HTTP requests answered, by route and status", requests.clone());
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "http_request_duration_seconds",
-            "Time to answer an HTTP request",
-            latency.clone(),
-        );
-        Self {
-            registry,
-            requests,
-            latency,
-        }
+        registry.register("http_request_duration_seconds", "Time to answer an HTTP request", latency.clone());
+        Self { registry, requests, latency }
     }
 
     /// Counts one answered request. `route` is the matched route template, never
@@ -60,18 +48,9 @@ impl Metrics {
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let (method, route) = (method.to_owned(), route.to_owned());
         self.latency
-            .get_or_create(&RouteLabels {
-                method: method.clone(),
-                route: route.clone(),
-            })
+            .get_or_create(&RouteLabels { method: method.clone(), route: route.clone() })
             .observe(seconds);
-        self.requests
-            .get_or_create(&RequestLabels {
-                method,
-                route,
-                status,
-            })
-            .inc();
+        self.requests.get_or_create(&RequestLabels { method, route, status }).inc();
     }
 
     /// The text exposition format.

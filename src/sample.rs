@@ -22,7 +22,7 @@ pub async fn ensure(store: &dyn Store, owner_id: i64) -> StoreResult<Sample> {
         .list_workspaces(owner_id)
         .await?
         .into_iter()
-        .find(|w| w.name == WORKSPACE_NAME);
+        .find(|w| w.name.to_lowercase() == WORKSPACE_NAME.to_lowercase());
     let workspace_id = match existing {
         Some(workspace) => workspace.id,
         None => {
@@ -31,15 +31,12 @@ pub async fn ensure(store: &dyn Store, owner_id: i64) -> StoreResult<Sample> {
         }
     };
     let now = now_ms();
-    let at = StatsAt {
-        now,
-        active_since: now,
-    };
+    let at = StatsAt { now, active_since: now };
     let bot = store
         .list_bots(owner_id, Some(workspace_id), at)
         .await?
         .into_iter()
-        .find(|b| b.name == BOT_NAME);
+        .find(|b| b.name.eq_ignore_ascii_case(BOT_NAME));
     let bot_id = match bot {
         Some(bot) => bot.id,
         None => {
@@ -48,16 +45,11 @@ pub async fn ensure(store: &dyn Store, owner_id: i64) -> StoreResult<Sample> {
             bot.system_prompt = "You answer questions about Docent, a self-hosted AI chat widget, \
                                  using only the documentation you are given. Be brief and cite sources."
                 .to_owned();
-            bot.welcome_message =
-                "Hi! I can answer questions about Docent: what it is, how to embed the \
+            bot.welcome_message = "Hi! I can answer questions about Docent: what it is, how to embed the \
                                    widget and how to connect an LLM."
-                    .to_owned();
+                .to_owned();
             store.create_bot(&bot, now).await?
         }
     };
-    Ok(Sample {
-        workspace_id,
-        bot_id,
-        created,
-    })
+    Ok(Sample { workspace_id, bot_id, created })
 }

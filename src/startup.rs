@@ -5,11 +5,14 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::auth::{Auth, Bootstrap};
+use crate::clock::now_ms;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::state::AppState;
@@ -23,40 +26,23 @@ pub struct Application {
 
 impl Application {
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
-            format!(
-                "cannot create the data folder {}",
-                config.data_dir.display()
-            )
-        })?;
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create the data folder {}", config.data_dir.display()))?;
         let listener = TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("cannot listen on {}", config.bind))?;
         config.public_url = config.public_url_or(listener.local_addr()?);
         let config = Arc::new(config);
-        let store = store::connect(&config)
-            .await
-            .context("cannot open the database")?;
+        let store = store::connect(&config).await.context("cannot open the database")?;
         let auth = Auth::new(config.clone(), store.clone()).await?;
         let bootstrap = auth.bootstrap_admin().await?;
-        let state = AppState {
-            config,
-            store,
-            auth,
-            metrics: Arc::new(Metrics::new()),
-            openapi: http::openapi(),
-        };
-        Ok(Self {
-            listener,
-            state,
-            bootstrap,
-        })
+        let state =
+            AppState { config, store, auth, metrics: Arc::new(Metrics::new()), openapi: http::openapi() };
+        Ok(Self { listener, state, bootstrap })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or_else(|_| self.state.config.bind)
+        self.listener.local_addr().unwrap_or_else(|_| self.state.config.bind)
     }
 
     pub fn state(&self) -> &AppState {
@@ -68,18 +54,61 @@ impl Application {
         self.bootstrap.take()
     }
 
-    /// Serves until `shutdown` completes, then lets open requests finish.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    /// Serves until `shutdown` completes, then lets open requests finish for up
+    /// to [`SHUTDOWN_GRACE`]. Housekeeping runs alongside.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopping = |mut rx: watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
         let store = self.state.store.clone();
+        let housekeeping = tokio::spawn(housekeeping(self.state.clone(), stopping(stop_rx.clone())));
         let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let serve = axum::serve(self.listener, app).with_graceful_shutdown(stopping(stop_rx.clone()));
+        let deadline = async {
+            stopping(stop_rx).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        };
+        let served = tokio::select! {
+            served = serve => served,
+            () = deadline => {
+                tracing::warn!("requests still open {}s after the stop signal; stopping anyway", SHUTDOWN_GRACE.as_secs());
+                Ok(())
+            }
+        };
+        housekeeping.abort();
         store.close().await;
         served
+    }
+}
+
+/// How long open requests may run on after a stop signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Every ten minutes: forget refresh tokens that expired over a day ago and
+/// login-throttle windows that are over.
+async fn housekeeping(state: AppState, stop: impl Future<Output = ()>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = &mut stop => return,
+        }
+        let now = now_ms();
+        let lockout = i64::from(state.config.auth.lockout_minutes) * 60_000;
+        match state.store.purge_expired(now - 86_400_000, now - lockout).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::debug!(rows, "purged expired logins and throttle windows"),
+            Err(err) => {
+                tracing::warn!(error = %crate::error::ErrorChain(&err), "housekeeping failed")
+            }
+        }
     }
 }
 

@@ -12,16 +12,10 @@ pub fn init(format: LogFormat, level: &str) {
         // sqlx logs every statement at info; that is noise unless asked for.
         _ => EnvFilter::new(format!("{level},sqlx=warn")),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Pretty => builder.try_init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
     };
     // A second init (tests) keeps the first subscriber.
     drop(result);

@@ -10,6 +10,8 @@ CREATE TABLE users (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
     username      TEXT    NOT NULL,
     password_hash TEXT    NOT NULL,
+    -- Bumped when the password changes: access tokens carry it, older ones stop working.
+    token_version INTEGER NOT NULL DEFAULT 0,
     is_admin      INTEGER NOT NULL DEFAULT 0,
     created_at    INTEGER NOT NULL,
     updated_at    INTEGER NOT NULL
@@ -28,6 +30,7 @@ CREATE TABLE refresh_tokens (
 );
 CREATE INDEX refresh_tokens_family ON refresh_tokens (family);
 CREATE INDEX refresh_tokens_user ON refresh_tokens (user_id);
+CREATE INDEX refresh_tokens_expires ON refresh_tokens (expires_at);
 
 CREATE TABLE login_throttle (
     key          TEXT    PRIMARY KEY,
@@ -40,10 +43,12 @@ CREATE TABLE workspaces (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
     owner_id   INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     name       TEXT    NOT NULL,
+    -- The name lower-cased by Docent (Unicode-aware, the same on every database).
+    name_key   TEXT    NOT NULL,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
-CREATE UNIQUE INDEX workspaces_owner_name_key ON workspaces (owner_id, lower(name));
+CREATE UNIQUE INDEX workspaces_owner_name_key ON workspaces (owner_id, name_key);
 
 CREATE TABLE workspace_members (
     workspace_id INTEGER NOT NULL REFERENCES workspaces (id) ON DELETE CASCADE,

@@ -82,19 +82,11 @@ impl Auth {
             None => {
                 let mut random = [0u8; 64];
                 rand::fill(&mut random);
-                store
-                    .setting_or_insert(SIGNING_KEY_SETTING, &hex::encode(random))
-                    .await?
-                    .into_bytes()
+                store.setting_or_insert(SIGNING_KEY_SETTING, &hex::encode(random)).await?.into_bytes()
             }
         };
         let hasher = PasswordHasher::new(&config.auth)?;
-        Ok(Self {
-            store,
-            config,
-            hasher,
-            keys: Keys::new(&key),
-        })
+        Ok(Self { store, config, hasher, keys: Keys::new(&key) })
     }
 
     pub fn keys(&self) -> &Keys {
@@ -102,6 +94,10 @@ impl Auth {
     }
 
     /// Checks username and password and starts a new login.
+    ///
+    /// Every attempt is counted per username and per client address *before* the
+    /// password is checked, so a burst of concurrent guesses cannot outrun the
+    /// limit; a success then takes its count back.
     pub async fn login(
         &self,
         username: &str,
@@ -111,28 +107,29 @@ impl Auth {
         let now = now_ms();
         let window = i64::from(self.config.auth.lockout_minutes) * 60_000;
         let since = now - window;
-        let user_key = format!("user:{}", username.trim().to_lowercase().escape_default());
-        let addr_key = client.map(|ip| format!("addr:{ip}"));
+        let username = username.trim();
+        let user_key = throttle_key_for_user(username);
+        let addr_key = client.map(throttle_key_for_addr);
         let limits = [
             (Some(&user_key), self.config.auth.max_failed_logins_per_user),
-            (
-                addr_key.as_ref(),
-                self.config.auth.max_failed_logins_per_address,
-            ),
+            (addr_key.as_ref(), self.config.auth.max_failed_logins_per_address),
         ];
+        let mut retry_after = None;
         for (key, limit) in limits {
             let Some(key) = key else { continue };
-            if let Some(t) = self.store.login_failures(key, since).await?
-                && t.failures >= i64::from(limit)
-            {
+            let t = self.store.count_login_attempt(key, now, since).await?;
+            if t.failures > i64::from(limit) {
                 let wait_ms = (t.window_start + window - now).max(1000);
-                return Err(AuthError::Throttled(wait_ms.unsigned_abs().div_ceil(1000)));
+                let secs = wait_ms.unsigned_abs().div_ceil(1000);
+                retry_after = Some(retry_after.map_or(secs, |r: u64| r.max(secs)));
             }
+        }
+        if let Some(secs) = retry_after {
+            return Err(AuthError::Throttled(secs));
         }
 
         // A name no account can have (too long, NUL bytes, ...) is looked up nowhere,
         // but costs the same hash as any other miss.
-        let username = username.trim();
         let user = match validate_username(username) {
             Ok(()) => self.store.user_by_username(username).await?,
             Err(_) => None,
@@ -141,14 +138,12 @@ impl Auth {
         let matches = self.hasher.verify(password, stored).await?;
         let user = match user {
             Some(user) if matches => user,
-            _ => {
-                for key in [Some(&user_key), addr_key.as_ref()].into_iter().flatten() {
-                    self.store.record_login_failure(key, now, since).await?;
-                }
-                return Err(AuthError::InvalidCredentials);
-            }
+            _ => return Err(AuthError::InvalidCredentials),
         };
         self.store.clear_login_failures(&user_key).await?;
+        if let Some(key) = &addr_key {
+            self.store.forgive_login_attempt(key).await?;
+        }
         let refresh_token = tokens::random_token();
         self.store
             .insert_refresh_token(&NewRefreshToken {
@@ -160,7 +155,7 @@ impl Auth {
             })
             .await?;
         Ok(TokenPair {
-            access_token: self.access_token(user.id)?,
+            access_token: self.access_token(&user)?,
             refresh_token,
             expires_in: self.access_lifetime_s(),
         })
@@ -177,13 +172,12 @@ impl Auth {
             created_at: now,
             expires_at: now + self.refresh_lifetime_ms(),
         };
-        match self
-            .store
-            .rotate_refresh_token(&tokens::token_hash(refresh_token), &next, now)
-            .await?
-        {
+        match self.store.rotate_refresh_token(&tokens::token_hash(refresh_token), &next, now).await? {
             RotateOutcome::Rotated { user_id } => Ok(TokenPair {
-                access_token: self.access_token(user_id)?,
+                access_token: match self.store.user_by_id(user_id).await? {
+                    Some(user) => self.access_token(&user)?,
+                    None => return Err(AuthError::InvalidToken),
+                },
                 refresh_token: next_token,
                 expires_in: self.access_lifetime_s(),
             }),
@@ -198,21 +192,27 @@ impl Auth {
 
     /// Ends the login the refresh token belongs to.
     pub async fn logout(&self, refresh_token: &str) -> Result<(), AuthError> {
-        if self
-            .store
-            .revoke_refresh_family(&tokens::token_hash(refresh_token), now_ms())
-            .await?
-        {
+        if self.store.revoke_refresh_family(&tokens::token_hash(refresh_token), now_ms()).await? {
             Ok(())
         } else {
             Err(AuthError::InvalidToken)
         }
     }
 
-    /// The user id an access token speaks for.
-    pub fn verify_access(&self, token: &str) -> Result<i64, TokenError> {
-        let claims = self.keys.verify(token, tokens::ACCESS)?;
-        claims.sub.parse().map_err(|_| TokenError::Invalid)
+    /// The user an access token speaks for: its signature, expiry and type must
+    /// hold, the user must still exist, and the token must carry the user's current
+    /// token version (a password change ends older tokens).
+    pub async fn authenticate(&self, token: &str) -> Result<User, AuthError> {
+        let claims = self.keys.verify(token, tokens::ACCESS).map_err(|err| match err {
+            TokenError::Expired => AuthError::TokenExpired,
+            TokenError::Invalid => AuthError::InvalidToken,
+        })?;
+        let id: i64 = claims.sub.parse().map_err(|_| AuthError::InvalidToken)?;
+        match self.store.user_by_id(id).await? {
+            Some(user) if claims.ver == Some(user.token_version) => Ok(user),
+            Some(_) => Err(AuthError::TokenRevoked),
+            None => Err(AuthError::InvalidToken),
+        }
     }
 
     pub async fn create_user(
@@ -231,11 +231,7 @@ impl Auth {
     }
 
     /// Sets a new password and ends every login of the user. False if no such user.
-    pub async fn set_password(
-        &self,
-        username: &str,
-        password: SecretString,
-    ) -> Result<bool, AuthError> {
+    pub async fn set_password(&self, username: &str, password: SecretString) -> Result<bool, AuthError> {
         validate_password(password.expose_secret()).map_err(AuthError::BadInput)?;
         let Some(user) = self.store.user_by_username(username).await? else {
             return Ok(false);
@@ -258,21 +254,19 @@ impl Auth {
             }
         };
         match self.create_user(&username, password, true).await {
-            Ok(_) => Ok(Some(Bootstrap {
-                username,
-                generated_password: generated,
-            })),
+            Ok(_) => Ok(Some(Bootstrap { username, generated_password: generated })),
             // Another node created it between our count and insert.
             Err(AuthError::UsernameTaken) => Ok(None),
             Err(err) => Err(err),
         }
     }
 
-    fn access_token(&self, user_id: i64) -> Result<String, AuthError> {
+    fn access_token(&self, user: &User) -> Result<String, AuthError> {
         let iat = now_ms().unsigned_abs() / 1000;
         let claims = Claims {
-            sub: user_id.to_string(),
+            sub: user.id.to_string(),
             typ: tokens::ACCESS.to_owned(),
+            ver: Some(user.token_version),
             iat,
             exp: iat + self.access_lifetime_s(),
         };
@@ -304,5 +298,45 @@ pub fn validate_password(password: &str) -> Result<(), String> {
         n if n < 8 => Err("must be at least 8 characters".to_owned()),
         n if n > 1024 => Err("must be at most 1024 characters".to_owned()),
         _ => Ok(()),
+    }
+}
+
+/// The throttle key of a username: a hash of its lower-cased form, so any
+/// input, however long or odd, makes a short key.
+fn throttle_key_for_user(username: &str) -> String {
+    format!("user:{}", &tokens::token_hash(&username.to_lowercase())[..32])
+}
+
+/// The throttle key of a client address. An IPv6 client usually holds a whole
+/// /64, so that is the unit; IPv4-mapped addresses count as IPv4.
+fn throttle_key_for_addr(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("addr:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("addr:{v4}"),
+            None => {
+                let s = v6.segments();
+                format!("addr:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttle_keys_are_short_and_group_ipv6_by_64() {
+        let long = "a".repeat(100_000);
+        assert_eq!(throttle_key_for_user(&long).len(), 37);
+        assert_eq!(throttle_key_for_user("Admin"), throttle_key_for_user("admin"));
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(throttle_key_for_addr(a), throttle_key_for_addr(b));
+        assert_ne!(throttle_key_for_addr(a), throttle_key_for_addr(c));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(throttle_key_for_addr(mapped), "addr:192.0.2.7");
     }
 }

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::OnceCell;
 
 use crate::config::AuthConfig;
 use crate::workers::{WorkerError, WorkerPool};
@@ -35,62 +34,37 @@ pub enum HashError {
 pub struct PasswordHasher {
     params: Params,
     workers: WorkerPool,
-    /// Hash of a random password, verified against when the user is unknown so
-    /// that "no such user" takes as long as "wrong password".
-    decoy: Arc<OnceCell<String>>,
+    /// A PHC string with the configured cost, a random salt and a random output:
+    /// verified against when the user is unknown, so that "no such user" costs
+    /// exactly what "wrong password" costs. It matches no password.
+    decoy: Arc<str>,
 }
 
 impl PasswordHasher {
     pub fn new(config: &AuthConfig) -> Result<Self, HashError> {
-        let params = Params::new(
-            config.argon2_memory_kib,
-            config.argon2_iterations,
-            config.argon2_parallelism,
-            None,
-        )
-        .map_err(|e| HashError::Params(e.to_string()))?;
-        Ok(Self {
-            params,
-            workers: WorkerPool::per_core("argon2")?,
-            decoy: Arc::default(),
-        })
+        let params =
+            Params::new(config.argon2_memory_kib, config.argon2_iterations, config.argon2_parallelism, None)
+                .map_err(|e| HashError::Params(e.to_string()))?;
+        let decoy = decoy_hash(&params)?.into();
+        Ok(Self { params, workers: WorkerPool::per_core("argon2", 64)?, decoy })
     }
 
     /// A PHC string for the password, with a random salt.
     pub async fn hash(&self, password: SecretString) -> Result<String, HashError> {
         let params = self.params.clone();
-        self.workers
-            .run(move || hash_now(params, password.expose_secret().as_bytes()))
-            .await?
+        self.workers.run(move || hash_now(params, password.expose_secret().as_bytes())).await?
     }
 
     /// Whether the password matches the stored hash; with no hash, spends the same
     /// time on a decoy and answers false.
-    pub async fn verify(
-        &self,
-        password: SecretString,
-        stored: Option<String>,
-    ) -> Result<bool, HashError> {
+    pub async fn verify(&self, password: SecretString, stored: Option<String>) -> Result<bool, HashError> {
         let (stored, real) = match stored {
             Some(hash) => (hash, true),
-            None => (self.decoy().await?, false),
+            None => (self.decoy.to_string(), false),
         };
-        let matches = self
-            .workers
-            .run(move || verify_now(&stored, password.expose_secret().as_bytes()))
-            .await?;
+        let matches =
+            self.workers.run(move || verify_now(&stored, password.expose_secret().as_bytes())).await?;
         Ok(real && matches)
-    }
-
-    async fn decoy(&self) -> Result<String, HashError> {
-        self.decoy
-            .get_or_try_init(|| async {
-                let mut random = [0u8; 24];
-                rand::fill(&mut random);
-                self.hash(SecretString::from(hex::encode(random))).await
-            })
-            .await
-            .cloned()
     }
 }
 
@@ -124,13 +98,26 @@ fn hash_now(params: Params, password: &[u8]) -> Result<String, HashError> {
     let mut out = [0u8; 32];
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
     derive(&argon2, &params, password, &salt, &mut out)?;
+    phc_string(&params, &salt, &out)
+}
+
+/// A well-formed hash that no password produces: random salt, random output.
+fn decoy_hash(params: &Params) -> Result<String, HashError> {
+    let mut salt = [0u8; 16];
+    let mut out = [0u8; 32];
+    rand::fill(&mut salt);
+    rand::fill(&mut out);
+    phc_string(params, &salt, &out)
+}
+
+fn phc_string(params: &Params, salt: &[u8], out: &[u8]) -> Result<String, HashError> {
     let phc_error = |e: argon2::password_hash::phc::Error| HashError::Hash(e.to_string());
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
-        params: ParamsString::try_from(&params).map_err(|e| HashError::Hash(e.to_string()))?,
-        salt: Some(Salt::new(&salt).map_err(phc_error)?),
-        hash: Some(Output::new(&out).map_err(phc_error)?),
+        params: ParamsString::try_from(params).map_err(|e| HashError::Hash(e.to_string()))?,
+        salt: Some(Salt::new(salt).map_err(phc_error)?),
+        hash: Some(Output::new(out).map_err(phc_error)?),
     };
     Ok(phc.to_string())
 }
@@ -173,19 +160,15 @@ mod tests {
         assert!(verify_now(&hash, b"hunter22 hunter22"));
         assert!(!verify_now(&hash, b"hunter23 hunter23"));
         assert!(!verify_now("not a hash", b"x"));
+        let decoy = decoy_hash(&Params::new(4096, 1, 1, None).unwrap()).unwrap();
+        assert!(decoy.starts_with("$argon2id$v=19$m=4096,t=1,p=1$"));
+        assert!(!verify_now(&decoy, b""));
 
         // A hash made by the argon2 crate's own hasher verifies here, and ours there.
         use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
-        let theirs = Argon2::default()
-            .hash_password(b"another password")
-            .unwrap()
-            .to_string();
+        let theirs = Argon2::default().hash_password(b"another password").unwrap().to_string();
         assert!(verify_now(&theirs, b"another password"));
         let ours = PasswordHash::new(&hash).unwrap();
-        assert!(
-            Argon2::default()
-                .verify_password(b"hunter22 hunter22", &ours)
-                .is_ok()
-        );
+        assert!(Argon2::default().verify_password(b"hunter22 hunter22", &ours).is_ok());
     }
 }

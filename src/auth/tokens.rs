@@ -13,6 +13,9 @@ pub struct Claims {
     pub sub: String,
     /// What the token is for: `access` here, `widget` for widget tokens.
     pub typ: String,
+    /// The user's token version when the token was issued (access tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ver: Option<i64>,
     pub iat: u64,
     pub exp: u64,
 }
@@ -34,10 +37,7 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(secret: &[u8]) -> Self {
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-        }
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
     }
 
     pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
@@ -56,11 +56,7 @@ impl Keys {
                     _ => TokenError::Invalid,
                 }
             })?;
-        if data.claims.typ == typ {
-            Ok(data.claims)
-        } else {
-            Err(TokenError::Invalid)
-        }
+        if data.claims.typ == typ { Ok(data.claims) } else { Err(TokenError::Invalid) }
     }
 }
 
@@ -82,12 +78,7 @@ mod tests {
     use super::*;
 
     fn claims(typ: &str, exp: u64) -> Claims {
-        Claims {
-            sub: "1".into(),
-            typ: typ.into(),
-            iat: 0,
-            exp,
-        }
+        Claims { sub: "1".into(), typ: typ.into(), ver: Some(0), iat: 0, exp }
     }
 
     #[test]
@@ -96,31 +87,19 @@ mod tests {
         let far = jsonwebtoken::get_current_timestamp() + 600;
         let token = keys.sign(&claims(ACCESS, far)).unwrap();
         assert_eq!(keys.verify(&token, ACCESS).unwrap().sub, "1");
-        assert_eq!(
-            keys.verify(&token, "widget").unwrap_err(),
-            TokenError::Invalid
-        );
+        assert_eq!(keys.verify(&token, "widget").unwrap_err(), TokenError::Invalid);
         let other = Keys::new(b"another key another key another key");
-        assert_eq!(
-            other.verify(&token, ACCESS).unwrap_err(),
-            TokenError::Invalid
-        );
+        assert_eq!(other.verify(&token, ACCESS).unwrap_err(), TokenError::Invalid);
 
         // `alg: none` with the same claims.
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let head = b64.encode(r#"{"alg":"none","typ":"JWT"}"#);
         let body = b64.encode(serde_json::to_vec(&claims(ACCESS, far)).unwrap());
-        assert_eq!(
-            keys.verify(&format!("{head}.{body}."), ACCESS).unwrap_err(),
-            TokenError::Invalid
-        );
+        assert_eq!(keys.verify(&format!("{head}.{body}."), ACCESS).unwrap_err(), TokenError::Invalid);
 
         let expired = keys.sign(&claims(ACCESS, 1)).unwrap();
-        assert_eq!(
-            keys.verify(&expired, ACCESS).unwrap_err(),
-            TokenError::Expired
-        );
+        assert_eq!(keys.verify(&expired, ACCESS).unwrap_err(), TokenError::Expired);
     }
 
     #[test]
@@ -128,9 +107,6 @@ mod tests {
         let (a, b) = (random_token(), random_token());
         assert_ne!(a, b);
         assert_eq!(a.len(), 43);
-        assert_eq!(
-            token_hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

@@ -8,10 +8,11 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::extract::{ClientAddr, CurrentUser, Json};
-use crate::auth::{AuthError, TokenPair, validate_password};
+use crate::auth::{AuthError, HashError, TokenPair, validate_password};
 use crate::clock::serde_rfc3339;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::state::AppState;
+use crate::workers::WorkerError;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -81,10 +82,7 @@ async fn login(
     if body.password.chars().count() > 1024 {
         validate_password(&body.password).map_err(|m| ApiError::field("password", m))?;
     }
-    let pair = state
-        .auth
-        .login(&body.username, SecretString::from(body.password), client)
-        .await?;
+    let pair = state.auth.login(&body.username, SecretString::from(body.password), client).await?;
     Ok(Json(pair.into()))
 }
 
@@ -119,19 +117,8 @@ async fn logout(
     (status = 200, body = Me),
     (status = 401, body = ErrorBody),
 ))]
-async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Me>, ApiError> {
-    let user = state.store.user_by_id(user.id).await?.ok_or_else(|| {
-        ApiError::new(
-            Code::InvalidToken,
-            "The account of this token no longer exists.",
-        )
-    })?;
-    Ok(Json(Me {
-        id: user.id,
-        username: user.username,
-        is_admin: user.is_admin,
-        created_at: user.created_at,
-    }))
+async fn me(CurrentUser { user, .. }: CurrentUser) -> Json<Me> {
+    Json(Me { id: user.id, username: user.username, is_admin: user.is_admin, created_at: user.created_at })
 }
 
 impl From<AuthError> for ApiError {
@@ -142,17 +129,14 @@ impl From<AuthError> for ApiError {
             }
             AuthError::Throttled(secs) => Self::rate_limited(secs),
             AuthError::InvalidToken => Self::new(Code::InvalidToken, "The token is not valid."),
-            AuthError::TokenExpired => {
-                Self::new(Code::TokenExpired, "The token has expired; sign in again.")
-            }
-            AuthError::TokenRevoked => {
-                Self::new(Code::TokenRevoked, "The token was revoked; sign in again.")
-            }
+            AuthError::TokenExpired => Self::new(Code::TokenExpired, "The token has expired."),
+            AuthError::TokenRevoked => Self::new(Code::TokenRevoked, "The token was revoked; sign in again."),
             AuthError::BadInput(message) => Self::new(Code::ValidationFailed, message),
-            AuthError::UsernameTaken => {
-                Self::new(Code::Conflict, "A user with this name already exists.")
-            }
+            AuthError::UsernameTaken => Self::new(Code::Conflict, "A user with this name already exists."),
             AuthError::Store(err) => err.into(),
+            AuthError::Hash(HashError::Worker(WorkerError::Busy)) => {
+                Self::new(Code::Unavailable, "The server is busy; try again in a moment.").retry_after(1)
+            }
             other => Self::internal(other),
         }
     }

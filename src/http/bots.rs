@@ -48,42 +48,29 @@ pub struct SessionTranscript {
 impl AppState {
     fn stats_at(&self) -> StatsAt {
         let now = now_ms();
-        StatsAt {
-            now,
-            active_since: now - i64::from(self.config.widget.session_timeout_minutes) * 60_000,
-        }
+        StatsAt { now, active_since: now - i64::from(self.config.widget.session_timeout_minutes) * 60_000 }
     }
 
     async fn visible_bot(&self, user: &CurrentUser, id: i64) -> Result<Bot, ApiError> {
-        self.store
-            .bot(user.id, id, self.stats_at())
-            .await?
-            .ok_or_else(|| ApiError::not_found("Bot"))
+        self.store.bot(user.id, id, self.stats_at()).await?.ok_or_else(|| ApiError::not_found("Bot"))
     }
 
-    /// Validates the merged fields, including that the workspace is the caller's.
+    /// Validates the merged fields, including that the workspace is the caller's,
+    /// and reports them together with `missing` ones.
     async fn checked(
         &self,
         user: &CurrentUser,
         mut fields: BotFields,
+        missing: FieldErrors,
     ) -> Result<BotFields, ApiError> {
         let mut errors = validate(&mut fields).err().unwrap_or_default();
-        if self
-            .store
-            .workspace(user.id, fields.workspace_id)
-            .await?
-            .is_none()
+        if !missing.contains_key("workspace_id")
+            && self.store.workspace(user.id, fields.workspace_id).await?.is_none()
         {
-            errors.insert(
-                "workspace_id".into(),
-                "is not one of your workspaces".into(),
-            );
+            errors.insert("workspace_id".into(), "is not one of your workspaces".into());
         }
-        if errors.is_empty() {
-            Ok(fields)
-        } else {
-            Err(ApiError::validation(errors))
-        }
+        errors.extend(missing);
+        if errors.is_empty() { Ok(fields) } else { Err(ApiError::validation(errors)) }
     }
 }
 
@@ -95,12 +82,7 @@ async fn list_bots(
     user: CurrentUser,
     Query(filter): Query<BotFilter>,
 ) -> Result<Json<Vec<Bot>>, ApiError> {
-    Ok(Json(
-        state
-            .store
-            .list_bots(user.id, filter.workspace_id, state.stats_at())
-            .await?,
-    ))
+    Ok(Json(state.store.list_bots(user.id, filter.workspace_id, state.stats_at()).await?))
 }
 
 /// Creates a bot; only `name` and `workspace_id` are required.
@@ -121,17 +103,12 @@ async fn create_bot(
     if input.workspace_id.is_none() {
         missing.insert("workspace_id".into(), "is required".into());
     }
-    let (Some(name), Some(workspace_id)) = (input.name.clone(), input.workspace_id) else {
-        return Err(ApiError::validation(missing));
-    };
-    let fields = state
-        .checked(&user, input.apply(BotFields::new(workspace_id, name)))
-        .await?;
+    // Stand-ins for what is missing, so that every other field is still checked
+    // and reported in the same answer.
+    let base = BotFields::new(input.workspace_id.unwrap_or(0), "-".into());
+    let fields = state.checked(&user, input.apply(base), missing).await?;
     let id = state.store.create_bot(&fields, now_ms()).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(state.visible_bot(&user, id).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(state.visible_bot(&user, id).await?)))
 }
 
 /// One bot.
@@ -159,7 +136,7 @@ async fn update_bot(
     Json(input): Json<BotInput>,
 ) -> Result<Json<Bot>, ApiError> {
     let bot = state.visible_bot(&user, id).await?;
-    let fields = state.checked(&user, input.apply(bot.fields())).await?;
+    let fields = state.checked(&user, input.apply(bot.fields()), FieldErrors::new()).await?;
     if fields != bot.fields() {
         state.store.update_bot(id, &fields, now_ms()).await?;
     }
@@ -203,12 +180,7 @@ async fn list_sessions(
         return Err(ApiError::field("offset", "must not be negative"));
     }
     let at = state.stats_at();
-    Ok(Json(
-        state
-            .store
-            .list_chat_sessions(bot.id, at.active_since, Page { limit, offset })
-            .await?,
-    ))
+    Ok(Json(state.store.list_chat_sessions(bot.id, at.active_since, Page { limit, offset }).await?))
 }
 
 /// One session with its messages and the sources each answer used.
@@ -239,8 +211,5 @@ async fn get_session(
 /// Session ids are URL-safe tokens; anything else names no session (and is never
 /// sent to the database).
 fn is_session_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

@@ -9,9 +9,9 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
-use crate::auth::tokens::TokenError;
 use crate::error::{ApiError, Code, FieldErrors};
 use crate::state::AppState;
+use crate::store::User;
 
 /// A JSON body: 415 without a JSON content type, 413 over the limit, 400
 /// `invalid_json` when it does not parse, 422 with `fields` when it parses but
@@ -40,20 +40,11 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Json<T> {
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let essence = value
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    essence == "application/json"
-        || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Parses a JSON object into `T`, telling syntax errors (400) from shape errors (422).
@@ -82,8 +73,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     let message = strip_position(&inner.to_string());
     let quoted = message.split('`').nth(1).map(str::to_owned);
-    let (field, text) = if let (true, Some(name)) = (message.starts_with("unknown field"), &quoted)
-    {
+    let (field, text) = if let (true, Some(name)) = (message.starts_with("unknown field"), &quoted) {
         (join_path(&path, name), "is not a known field".to_owned())
     } else if let (true, Some(name)) = (message.starts_with("missing field"), &quoted) {
         (join_path(&path, name), "is required".to_owned())
@@ -96,10 +86,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 }
 
 fn invalid_json(err: &serde_json::Error) -> ApiError {
-    ApiError::new(
-        Code::InvalidJson,
-        format!("The body is not valid JSON: {err}."),
-    )
+    ApiError::new(Code::InvalidJson, format!("The body is not valid JSON: {err}."))
 }
 
 /// The field's full path; serde_path_to_error already ends some paths with it.
@@ -130,9 +117,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T>
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(value)) => Ok(Path(value)),
-            Err(PathRejection::FailedToDeserializePathParams(_)) => {
-                Err(ApiError::not_found("Resource"))
-            }
+            Err(PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::not_found("Resource")),
             Err(other) => Err(ApiError::internal(other)),
         }
     }
@@ -160,6 +145,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
 /// The signed-in platform user, from `Authorization: Bearer <access token>`.
 pub struct CurrentUser {
     pub id: i64,
+    pub user: User,
 }
 
 impl FromRequestParts<AppState> for CurrentUser {
@@ -167,22 +153,10 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers).ok_or_else(|| {
-            ApiError::new(
-                Code::Unauthorized,
-                "Sign in first: send `Authorization: Bearer <access token>`.",
-            )
+            ApiError::new(Code::Unauthorized, "Sign in first: send `Authorization: Bearer <access token>`.")
         })?;
-        match state.auth.verify_access(token) {
-            Ok(id) => Ok(Self { id }),
-            Err(TokenError::Expired) => Err(ApiError::new(
-                Code::TokenExpired,
-                "The access token has expired; refresh it.",
-            )),
-            Err(TokenError::Invalid) => Err(ApiError::new(
-                Code::InvalidToken,
-                "The access token is not valid.",
-            )),
-        }
+        let user = state.auth.authenticate(token).await?;
+        Ok(Self { id: user.id, user })
     }
 }
 
@@ -215,12 +189,7 @@ impl FromRequestParts<AppState> for ClientAddr {
                 return Ok(Self(forwarded));
             }
         }
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ConnectInfo(addr)| addr.ip()),
-        ))
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())))
     }
 }
 

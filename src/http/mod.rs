@@ -44,10 +44,7 @@ impl utoipa::Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
             ),
         );
     }
@@ -75,17 +72,11 @@ pub fn with_edge(routes: Router<AppState>, state: AppState) -> Router {
     routes
         .fallback(|| async { ApiError::new(Code::NotFound, "There is no such route.") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                Code::MethodNotAllowed,
-                "This route does not accept that method.",
-            )
+            ApiError::new(Code::MethodNotAllowed, "This route does not accept that method.")
         })
         .layer(DefaultBodyLimit::max(state.config.http.json_limit_bytes))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            observe::track,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), observe::track))
         .with_state(state)
 }
 
@@ -101,9 +92,5 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     tracing::error!(panic = detail, "a handler panicked");
-    ApiError::new(
-        Code::Internal,
-        "Something went wrong on our side. Please try again.",
-    )
-    .into_response()
+    ApiError::new(Code::Internal, "Something went wrong on our side. Please try again.").into_response()
 }

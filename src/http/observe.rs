@@ -22,13 +22,10 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
         .map_or_else(new_request_id, str::to_owned);
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
     let method = request.method().as_str().to_owned();
-    let span = tracing::info_span!("request", %method, %route, request_id = %id, status = tracing::field::Empty);
+    let span =
+        tracing::info_span!("request", %method, %route, request_id = %id, status = tracing::field::Empty);
 
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -41,9 +38,12 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     } else {
         tracing::info!(parent: &span, status, millis, "answered");
     }
-    state
-        .metrics
-        .observe_request(&method, &route, status, elapsed.as_secs_f64());
+    // Label values must come from a fixed set: a client can send any method it likes.
+    let method_label = match method.as_str() {
+        "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS" => method.as_str(),
+        _ => "other",
+    };
+    state.metrics.observe_request(method_label, &route, status, elapsed.as_secs_f64());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

@@ -31,10 +31,7 @@ pub struct Health {
 /// 200 while the process runs.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 async fn healthz() -> Json<Health> {
-    Json(Health {
-        status: "ok",
-        version: env!("CARGO_PKG_VERSION"),
-    })
+    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
 }
 
 /// 200 when the database answers within two seconds, else 503.
@@ -44,21 +41,12 @@ async fn healthz() -> Json<Health> {
 ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
-        Ok(Ok(())) => Ok(Json(Health {
-            status: "ok",
-            version: env!("CARGO_PKG_VERSION"),
-        })),
+        Ok(Ok(())) => Ok(Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })),
         Ok(Err(err)) => {
             tracing::warn!(error = %crate::error::ErrorChain(&err), "readiness check failed");
-            Err(ApiError::new(
-                Code::Unavailable,
-                "The database does not answer.",
-            ))
+            Err(ApiError::new(Code::Unavailable, "The database does not answer."))
         }
-        Err(_) => Err(ApiError::new(
-            Code::Unavailable,
-            "The database does not answer in time.",
-        )),
+        Err(_) => Err(ApiError::new(Code::Unavailable, "The database does not answer in time.")),
     }
 }
 
@@ -66,13 +54,7 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiError>
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, content_type = "text/plain", body = String)))]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }
 
 /// This API's OpenAPI 3 document, generated from the code.

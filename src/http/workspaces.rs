@@ -12,9 +12,11 @@ use crate::state::AppState;
 use crate::store::Workspace;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_workspaces, create_workspace))
-        .routes(routes!(get_workspace, rename_workspace, delete_workspace))
+    OpenApiRouter::new().routes(routes!(list_workspaces, create_workspace)).routes(routes!(
+        get_workspace,
+        rename_workspace,
+        delete_workspace
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -30,10 +32,9 @@ impl WorkspaceInput {
         match name.chars().count() {
             0 => Err(ApiError::field("name", "must not be empty")),
             n if n > 100 => Err(ApiError::field("name", "must be at most 100 characters")),
-            _ if name.chars().any(char::is_control) => Err(ApiError::field(
-                "name",
-                "must not contain control characters",
-            )),
+            _ if name.chars().any(char::is_control) => {
+                Err(ApiError::field("name", "must not contain control characters"))
+            }
             _ => Ok(name),
         }
     }
@@ -63,10 +64,7 @@ async fn create_workspace(
     user: CurrentUser,
     Json(body): Json<WorkspaceInput>,
 ) -> Result<(StatusCode, Json<Workspace>), ApiError> {
-    let workspace = state
-        .store
-        .create_workspace(user.id, body.valid_name()?)
-        .await?;
+    let workspace = state.store.create_workspace(user.id, body.valid_name()?).await?;
     Ok((StatusCode::CREATED, Json(workspace)))
 }
 
@@ -81,12 +79,7 @@ async fn get_workspace(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> Result<Json<Workspace>, ApiError> {
-    state
-        .store
-        .workspace(user.id, id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("Workspace"))
+    state.store.workspace(user.id, id).await?.map(Json).ok_or_else(|| ApiError::not_found("Workspace"))
 }
 
 /// Renames a workspace.

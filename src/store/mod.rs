@@ -55,12 +55,7 @@ pub trait Store: Send + Sync + 'static {
 
     // Users and their logins.
     async fn count_users(&self) -> StoreResult<i64>;
-    async fn create_user(
-        &self,
-        username: &str,
-        password_hash: &str,
-        is_admin: bool,
-    ) -> StoreResult<User>;
+    async fn create_user(&self, username: &str, password_hash: &str, is_admin: bool) -> StoreResult<User>;
     async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>>;
     async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>>;
     /// The oldest administrator, if any.
@@ -79,33 +74,28 @@ pub trait Store: Send + Sync + 'static {
     async fn revoke_refresh_family(&self, token_hash: &str, now: i64) -> StoreResult<bool>;
 
     // Login throttling, shared by every node.
-    /// Failures recorded for `key` since `since`.
-    async fn login_failures(&self, key: &str, since: i64) -> StoreResult<Option<Throttle>>;
-    /// Counts one failure for `key`; a window older than `since` starts over at `now`.
-    async fn record_login_failure(&self, key: &str, now: i64, since: i64) -> StoreResult<()>;
+    /// Counts one attempt for `key` and returns the count; a window that began
+    /// before `since` starts over at `now`. Counting before the password is checked
+    /// means concurrent attempts cannot slip past the limit.
+    async fn count_login_attempt(&self, key: &str, now: i64, since: i64) -> StoreResult<Throttle>;
+    /// Takes back one counted attempt (it succeeded).
+    async fn forgive_login_attempt(&self, key: &str) -> StoreResult<()>;
     async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
+    /// Deletes refresh tokens that expired before `refresh_before` and throttle
+    /// windows older than `throttle_before`; returns the rows removed.
+    async fn purge_expired(&self, refresh_before: i64, throttle_before: i64) -> StoreResult<u64>;
 
     // Workspaces.
     async fn list_workspaces(&self, user_id: i64) -> StoreResult<Vec<Workspace>>;
     async fn workspace(&self, user_id: i64, id: i64) -> StoreResult<Option<Workspace>>;
     /// Creates a workspace owned by `owner_id`; a duplicate name (any case) is a conflict.
     async fn create_workspace(&self, owner_id: i64, name: &str) -> StoreResult<Workspace>;
-    async fn rename_workspace(
-        &self,
-        user_id: i64,
-        id: i64,
-        name: &str,
-    ) -> StoreResult<Option<Workspace>>;
+    async fn rename_workspace(&self, user_id: i64, id: i64, name: &str) -> StoreResult<Option<Workspace>>;
     /// Deletes a workspace the user owns, and everything in it. False if there is none.
     async fn delete_workspace(&self, user_id: i64, id: i64) -> StoreResult<bool>;
 
     // Bots.
-    async fn list_bots(
-        &self,
-        user_id: i64,
-        workspace_id: Option<i64>,
-        at: StatsAt,
-    ) -> StoreResult<Vec<Bot>>;
+    async fn list_bots(&self, user_id: i64, workspace_id: Option<i64>, at: StatsAt) -> StoreResult<Vec<Bot>>;
     async fn bot(&self, user_id: i64, id: i64, at: StatsAt) -> StoreResult<Option<Bot>>;
     async fn create_bot(&self, bot: &BotFields, now: i64) -> StoreResult<i64>;
     async fn update_bot(&self, id: i64, bot: &BotFields, now: i64) -> StoreResult<()>;
@@ -130,14 +120,21 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens the database named by the configuration and applies migrations.
-pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
-    let url = config.database_url();
-    let store: Arc<dyn Store> = match DatabaseKind::of(&url)? {
-        DatabaseKind::Sqlite => {
-            Arc::new(sqlite::SqliteStore::connect(&url, &config.database).await?)
-        }
-        DatabaseKind::Postgres => {
-            Arc::new(postgres::PgStore::connect(&url, &config.database).await?)
+pub async fn connect(config: &Config) -> StoreResult<Arc<dyn Store>> {
+    let url = &config.database_url;
+    let store: Arc<dyn Store> = if url.is_empty() {
+        // A path, not a URL: no escaping pitfalls with `?` or `%` in folder names.
+        let file = config.data_dir.join("docent.db");
+        let options = sqlx::sqlite::SqliteConnectOptions::new().filename(file);
+        Arc::new(sqlite::SqliteStore::connect(options, &config.database).await?)
+    } else {
+        match DatabaseKind::of(url) {
+            Ok(DatabaseKind::Sqlite) => {
+                let options = url.parse()?;
+                Arc::new(sqlite::SqliteStore::connect(options, &config.database).await?)
+            }
+            Ok(DatabaseKind::Postgres) => Arc::new(postgres::PgStore::connect(url, &config.database).await?),
+            Err(err) => return Err(StoreError::Database(sqlx::Error::Configuration(err.into()))),
         }
     };
     store.migrate().await?;
@@ -147,9 +144,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// Names of the migrations embedded for each database, for the test that keeps them in step.
 pub fn embedded_migrations() -> (Vec<String>, Vec<String>) {
     let names = |m: &sqlx::migrate::Migrator| {
-        m.iter()
-            .map(|m| format!("{}_{}", m.version, m.description))
-            .collect::<Vec<_>>()
+        m.iter().map(|m| format!("{}_{}", m.version, m.description)).collect::<Vec<_>>()
     };
     (names(&sqlite::MIGRATOR), names(&postgres::MIGRATOR))
 }

@@ -12,6 +12,8 @@ pub struct User {
     pub username: String,
     pub password_hash: String,
     pub is_admin: bool,
+    /// Access tokens carry it; a password change bumps it and ends older ones.
+    pub token_version: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }

@@ -12,9 +12,7 @@ use crate::store::{Bot, BotStats, ChatSessionSummary, Message, StoreError};
 /// Maps a unique-constraint violation to a conflict described by `what`.
 pub(super) fn conflict(err: sqlx::Error, what: &str) -> StoreError {
     match &err {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            StoreError::Conflict(what.to_owned())
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
         _ => StoreError::Database(err),
     }
 }
@@ -191,7 +189,7 @@ macro_rules! impl_store {
                 sqlx::query_as(
                     "INSERT INTO users (username, password_hash, is_admin, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $4)
-                     RETURNING id, username, password_hash, is_admin, created_at, updated_at",
+                     RETURNING id, username, password_hash, is_admin, token_version, created_at, updated_at",
                 )
                 .bind(username)
                 .bind(password_hash)
@@ -204,7 +202,7 @@ macro_rules! impl_store {
 
             async fn user_by_username(&self, username: &str) -> StoreResult<Option<User>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, username, password_hash, is_admin, created_at, updated_at
+                    "SELECT id, username, password_hash, is_admin, token_version, created_at, updated_at
                        FROM users WHERE lower(username) = lower($1)",
                 )
                 .bind(username)
@@ -214,7 +212,7 @@ macro_rules! impl_store {
 
             async fn user_by_id(&self, id: i64) -> StoreResult<Option<User>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, username, password_hash, is_admin, created_at, updated_at FROM users WHERE id = $1",
+                    "SELECT id, username, password_hash, is_admin, token_version, created_at, updated_at FROM users WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
@@ -223,7 +221,7 @@ macro_rules! impl_store {
 
             async fn first_admin(&self) -> StoreResult<Option<User>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, username, password_hash, is_admin, created_at, updated_at
+                    "SELECT id, username, password_hash, is_admin, token_version, created_at, updated_at
                        FROM users WHERE is_admin = $1 ORDER BY id LIMIT 1",
                 )
                 .bind(true)
@@ -234,7 +232,10 @@ macro_rules! impl_store {
             async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool> {
                 let now = $crate::clock::now_ms();
                 let mut tx = self.pool.begin().await?;
-                let changed = sqlx::query("UPDATE users SET password_hash = $2, updated_at = $3 WHERE id = $1")
+                let changed = sqlx::query(
+                    "UPDATE users SET password_hash = $2, updated_at = $3, token_version = token_version + 1
+                      WHERE id = $1",
+                )
                     .bind(user_id)
                     .bind(password_hash)
                     .bind(now)
@@ -342,33 +343,26 @@ macro_rules! impl_store {
                 Ok(known.is_some())
             }
 
-            async fn login_failures(&self, key: &str, since: i64) -> StoreResult<Option<Throttle>> {
+            async fn count_login_attempt(&self, key: &str, now: i64, since: i64) -> StoreResult<Throttle> {
                 Ok(sqlx::query_as(
-                    "SELECT failures, window_start FROM login_throttle WHERE key = $1 AND window_start >= $2",
-                )
-                .bind(key)
-                .bind(since)
-                .fetch_optional(&self.pool)
-                .await?)
-            }
-
-            async fn record_login_failure(&self, key: &str, now: i64, since: i64) -> StoreResult<()> {
-                sqlx::query(
                     "INSERT INTO login_throttle (key, failures, window_start) VALUES ($1, 1, $2)
                      ON CONFLICT (key) DO UPDATE SET
                        failures = CASE WHEN login_throttle.window_start < $3 THEN 1
                                        ELSE login_throttle.failures + 1 END,
                        window_start = CASE WHEN login_throttle.window_start < $3 THEN $2
-                                           ELSE login_throttle.window_start END",
+                                           ELSE login_throttle.window_start END
+                     RETURNING failures, window_start",
                 )
                 .bind(key)
                 .bind(now)
                 .bind(since)
-                .execute(&self.pool)
-                .await?;
-                // Forget windows that are over, so the table stays small.
-                sqlx::query("DELETE FROM login_throttle WHERE window_start < $1")
-                    .bind(since)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn forgive_login_attempt(&self, key: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE login_throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0")
+                    .bind(key)
                     .execute(&self.pool)
                     .await?;
                 Ok(())
@@ -377,6 +371,20 @@ macro_rules! impl_store {
             async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
                 sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&self.pool).await?;
                 Ok(())
+            }
+
+            async fn purge_expired(&self, refresh_before: i64, throttle_before: i64) -> StoreResult<u64> {
+                let tokens = sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
+                    .bind(refresh_before)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                let windows = sqlx::query("DELETE FROM login_throttle WHERE window_start < $1")
+                    .bind(throttle_before)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(tokens + windows)
             }
 
             async fn list_workspaces(&self, user_id: i64) -> StoreResult<Vec<Workspace>> {
@@ -406,12 +414,14 @@ macro_rules! impl_store {
                 let now = $crate::clock::now_ms();
                 let mut tx = self.pool.begin().await?;
                 let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO workspaces (owner_id, name, created_at, updated_at) VALUES ($1, $2, $3, $3)
+                    "INSERT INTO workspaces (owner_id, name, name_key, created_at, updated_at)
+                     VALUES ($1, $2, $4, $3, $3)
                      RETURNING id",
                 )
                 .bind(owner_id)
                 .bind(name)
                 .bind(now)
+                .bind(name.to_lowercase())
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| queries::conflict(e, queries::WORKSPACE_NAME_TAKEN))?;
@@ -431,7 +441,7 @@ macro_rules! impl_store {
             async fn rename_workspace(&self, user_id: i64, id: i64, name: &str) -> StoreResult<Option<Workspace>> {
                 let now = $crate::clock::now_ms();
                 let changed = sqlx::query(
-                    "UPDATE workspaces SET name = $3, updated_at = $4
+                    "UPDATE workspaces SET name = $3, name_key = $5, updated_at = $4
                       WHERE id = $2 AND EXISTS (
                         SELECT 1 FROM workspace_members m
                          WHERE m.workspace_id = workspaces.id AND m.user_id = $1 AND m.role IN ('owner', 'editor'))",
@@ -440,6 +450,7 @@ macro_rules! impl_store {
                 .bind(id)
                 .bind(name)
                 .bind(now)
+                .bind(name.to_lowercase())
                 .execute(&self.pool)
                 .await
                 .map_err(|e| queries::conflict(e, queries::WORKSPACE_NAME_TAKEN))?

@@ -1,6 +1,5 @@
 //! The SQLite store: one file in the data folder, WAL, busy timeout, foreign keys on.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -19,8 +18,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub async fn connect(url: &str, config: &DatabaseConfig) -> Result<Self, sqlx::Error> {
-        let options = SqliteConnectOptions::from_str(url)?
+    pub async fn connect(
+        options: SqliteConnectOptions,
+        config: &DatabaseConfig,
+    ) -> Result<Self, sqlx::Error> {
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)

@@ -52,12 +52,7 @@ async fn a_bot_needs_only_a_name_and_a_workspace() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
     let workspace = app.workspace(&token, "Docs").await;
-    let bot = app
-        .bot(
-            &token,
-            &json!({"name": "Helper", "workspace_id": workspace}),
-        )
-        .await;
+    let bot = app.bot(&token, &json!({"name": "Helper", "workspace_id": workspace})).await;
     assert_eq!(bot["name"], "Helper");
     assert_eq!(bot["workspace_id"], workspace);
     assert_eq!(bot["is_active"], true);
@@ -69,14 +64,7 @@ async fn a_bot_needs_only_a_name_and_a_workspace() {
         bot["stats"],
         json!({"total_sessions": 0, "active_sessions": 0, "active_tokens": 0, "total_messages": 0, "last_activity_at": null})
     );
-    for field in [
-        "id",
-        "system_prompt",
-        "welcome_message",
-        "bubble_icon",
-        "created_at",
-        "updated_at",
-    ] {
+    for field in ["id", "system_prompt", "welcome_message", "bubble_icon", "created_at", "updated_at"] {
         assert!(!bot[field].is_null(), "{field}");
     }
 }
@@ -101,11 +89,7 @@ async fn every_field_can_be_set_read_changed_and_the_bot_deleted() {
     let id = bot["id"].as_i64().unwrap();
     assert_eq!(
         bot["allowed_origins"],
-        json!([
-            "https://example.com",
-            "https://*.example.org",
-            "http://localhost:3000"
-        ])
+        json!(["https://example.com", "https://*.example.org", "http://localhost:3000"])
     );
     assert_eq!(bot["primary_color"], "#aabbcc");
     assert_eq!(bot["is_active"], false);
@@ -115,29 +99,16 @@ async fn every_field_can_be_set_read_changed_and_the_bot_deleted() {
     let read: Value = app.get(&path, &token).await.json().await.unwrap();
     assert_eq!(read, bot);
 
-    let response = app
-        .put(
-            &path,
-            &token,
-            &json!({"welcome_message": "Hi again", "is_active": true}),
-        )
-        .await;
+    let response = app.put(&path, &token, &json!({"welcome_message": "Hi again", "is_active": true})).await;
     assert_eq!(response.status(), StatusCode::OK);
     let changed: Value = response.json().await.unwrap();
     assert_eq!(changed["welcome_message"], "Hi again");
     assert_eq!(changed["is_active"], true);
-    assert_eq!(
-        changed["system_prompt"], "Be brief.",
-        "fields not sent are kept"
-    );
+    assert_eq!(changed["system_prompt"], "Be brief.", "fields not sent are kept");
     assert_eq!(changed["theme"], "dark");
 
     let response = app
-        .put(
-            &path,
-            &token,
-            &json!({"workspace_id": second, "bubble_icon": "https://cdn.example.com/b.png"}),
-        )
+        .put(&path, &token, &json!({"workspace_id": second, "bubble_icon": "https://cdn.example.com/b.png"}))
         .await;
     let moved: Value = response.json().await.unwrap();
     assert_eq!(moved["workspace_id"], second);
@@ -145,30 +116,13 @@ async fn every_field_can_be_set_read_changed_and_the_bot_deleted() {
 
     let list: Value = app.get("/widget/bots", &token).await.json().await.unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
-    let filtered: Value = app
-        .get(&format!("/widget/bots?workspace_id={workspace}"), &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let filtered: Value =
+        app.get(&format!("/widget/bots?workspace_id={workspace}"), &token).await.json().await.unwrap();
     assert_eq!(filtered, json!([]));
 
-    assert_eq!(
-        app.delete(&path, &token).await.status(),
-        StatusCode::NO_CONTENT
-    );
-    assert_error(
-        app.get(&path, &token).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
-    assert_error(
-        app.delete(&path, &token).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    assert_eq!(app.delete(&path, &token).await.status(), StatusCode::NO_CONTENT);
+    assert_error(app.get(&path, &token).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(app.delete(&path, &token).await, StatusCode::NOT_FOUND, "not_found").await;
 }
 
 #[tokio::test]
@@ -224,6 +178,11 @@ async fn each_validation_rule_names_its_field() {
     let fields = validation_fields(app.post("/widget/bots", &token, &body).await).await;
     assert_eq!(fields.as_object().unwrap().len(), 3, "{fields}");
 
+    // Missing and bad fields are reported in the same answer.
+    let body = json!({"workspace_id": workspace, "theme": "plaid"});
+    let fields = validation_fields(app.post("/widget/bots", &token, &body).await).await;
+    assert_eq!(fields["name"], "is required");
+    assert!(fields["theme"].is_string(), "{fields}");
     let fields = validation_fields(app.post("/widget/bots", &token, &json!({})).await).await;
     assert_eq!(fields["name"], "is required");
     assert_eq!(fields["workspace_id"], "is required");
@@ -232,34 +191,19 @@ async fn each_validation_rule_names_its_field() {
     assert!(fields["colour"].is_string());
 
     // Updates follow the same rules, and a refused update changes nothing.
-    let bot = app
-        .bot(
-            &token,
-            &json!({"name": "Helper", "workspace_id": workspace}),
-        )
-        .await;
+    let bot = app.bot(&token, &json!({"name": "Helper", "workspace_id": workspace})).await;
     let path = format!("/widget/bots/{}", bot["id"]);
-    let fields = validation_fields(
-        app.put(&path, &token, &json!({"theme": "neon", "name": "New"}))
-            .await,
-    )
-    .await;
+    let fields =
+        validation_fields(app.put(&path, &token, &json!({"theme": "neon", "name": "New"})).await).await;
     assert!(fields["theme"].is_string());
-    let fields = validation_fields(
-        app.put(&path, &token, &json!({"workspace_id": bobs_workspace}))
-            .await,
-    )
-    .await;
+    let fields =
+        validation_fields(app.put(&path, &token, &json!({"workspace_id": bobs_workspace})).await).await;
     assert!(fields["workspace_id"].is_string());
     let unchanged: Value = app.get(&path, &token).await.json().await.unwrap();
     assert_eq!(unchanged, bot);
 
     let list: Value = app.get("/widget/bots", &token).await.json().await.unwrap();
-    assert_eq!(
-        list.as_array().unwrap().len(),
-        2,
-        "refused bots were not stored"
-    );
+    assert_eq!(list.as_array().unwrap().len(), 2, "refused bots were not stored");
 }
 
 #[tokio::test]
@@ -267,68 +211,34 @@ async fn users_see_only_their_own_bots() {
     let app = spawn_app().await;
     let alice = app.admin_token().await;
     let workspace = app.workspace(&alice, "Docs").await;
-    let bot = app
-        .bot(
-            &alice,
-            &json!({"name": "Helper", "workspace_id": workspace}),
-        )
-        .await;
+    let bot = app.bot(&alice, &json!({"name": "Helper", "workspace_id": workspace})).await;
     let id = bot["id"].as_i64().unwrap();
     seed_conversation(&app, id, "alice-visitor-session").await;
 
     let bob = app.user_token("bob").await;
     let list: Value = app.get("/widget/bots", &bob).await.json().await.unwrap();
     assert_eq!(list, json!([]));
-    let list: Value = app
-        .get(&format!("/widget/bots?workspace_id={workspace}"), &bob)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let list: Value =
+        app.get(&format!("/widget/bots?workspace_id={workspace}"), &bob).await.json().await.unwrap();
     assert_eq!(list, json!([]));
     for path in [
         format!("/widget/bots/{id}"),
         format!("/widget/bots/{id}/sessions"),
         format!("/widget/bots/{id}/sessions/alice-visitor-session"),
     ] {
-        assert_error(
-            app.get(&path, &bob).await,
-            StatusCode::NOT_FOUND,
-            "not_found",
-        )
-        .await;
+        assert_error(app.get(&path, &bob).await, StatusCode::NOT_FOUND, "not_found").await;
     }
-    let response = app
-        .put(
-            &format!("/widget/bots/{id}"),
-            &bob,
-            &json!({"name": "Hijacked"}),
-        )
-        .await;
+    let response = app.put(&format!("/widget/bots/{id}"), &bob, &json!({"name": "Hijacked"})).await;
     assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
-    assert_error(
-        app.delete(&format!("/widget/bots/{id}"), &bob).await,
-        StatusCode::NOT_FOUND,
-        "not_found",
-    )
-    .await;
+    assert_error(app.delete(&format!("/widget/bots/{id}"), &bob).await, StatusCode::NOT_FOUND, "not_found")
+        .await;
     let fields = validation_fields(
-        app.post(
-            "/widget/bots",
-            &bob,
-            &json!({"name": "x", "workspace_id": workspace}),
-        )
-        .await,
+        app.post("/widget/bots", &bob, &json!({"name": "x", "workspace_id": workspace})).await,
     )
     .await;
     assert!(fields["workspace_id"].is_string());
 
-    let still: Value = app
-        .get(&format!("/widget/bots/{id}"), &alice)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let still: Value = app.get(&format!("/widget/bots/{id}"), &alice).await.json().await.unwrap();
     assert_eq!(still["name"], "Helper");
 }
 
@@ -337,32 +247,17 @@ async fn stats_and_sessions_show_conversations() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
     let workspace = app.workspace(&token, "Docs").await;
-    let bot = app
-        .bot(
-            &token,
-            &json!({"name": "Helper", "workspace_id": workspace}),
-        )
-        .await;
+    let bot = app.bot(&token, &json!({"name": "Helper", "workspace_id": workspace})).await;
     let id = bot["id"].as_i64().unwrap();
     seed_conversation(&app, id, "first-session").await;
 
-    let bot: Value = app
-        .get(&format!("/widget/bots/{id}"), &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let bot: Value = app.get(&format!("/widget/bots/{id}"), &token).await.json().await.unwrap();
     assert_eq!(bot["stats"]["total_sessions"], 1);
     assert_eq!(bot["stats"]["active_sessions"], 1);
     assert_eq!(bot["stats"]["total_messages"], 2);
     assert!(bot["stats"]["last_activity_at"].is_string());
 
-    let sessions: Value = app
-        .get(&format!("/widget/bots/{id}/sessions"), &token)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let sessions: Value = app.get(&format!("/widget/bots/{id}/sessions"), &token).await.json().await.unwrap();
     assert_eq!(sessions.as_array().unwrap().len(), 1);
     let session = &sessions[0];
     assert_eq!(session["session_id"], "first-session");
@@ -379,29 +274,15 @@ async fn stats_and_sessions_show_conversations() {
     assert_eq!(messages[1]["sources"][0]["title"], "Security");
     assert_eq!(transcript["session_id"], "first-session");
 
-    let response = app
-        .get(
-            &format!("/widget/bots/{id}/sessions/no-such-session"),
-            &token,
-        )
-        .await;
+    let response = app.get(&format!("/widget/bots/{id}/sessions/no-such-session"), &token).await;
     assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
-    let response = app
-        .get(&format!("/widget/bots/{id}/sessions?limit=0"), &token)
-        .await;
+    let response = app.get(&format!("/widget/bots/{id}/sessions?limit=0"), &token).await;
     assert!(validation_fields(response).await["limit"].is_string());
-    let response = app
-        .get(&format!("/widget/bots/{id}/sessions?limit=many"), &token)
-        .await;
+    let response = app.get(&format!("/widget/bots/{id}/sessions?limit=many"), &token).await;
     assert_error(response, StatusCode::BAD_REQUEST, "bad_request").await;
 
     // Deleting the bot removes its conversations.
-    assert_eq!(
-        app.delete(&format!("/widget/bots/{id}"), &token)
-            .await
-            .status(),
-        StatusCode::NO_CONTENT
-    );
+    assert_eq!(app.delete(&format!("/widget/bots/{id}"), &token).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(crate::store::count_rows(&app, "chat_sessions").await, 0);
     assert_eq!(crate::store::count_rows(&app, "messages").await, 0);
 }

@@ -20,18 +20,9 @@ fn docent(dir: &std::path::Path, db: &TestDb) -> Command {
 }
 
 fn run_with_stdin(mut command: Command, input: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    let mut child =
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -41,32 +32,16 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn help_and_version() {
-    let out = Command::new(env!("CARGO_BIN_EXE_docent"))
-        .arg("--version")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_docent")).arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(
-        text(&out.stdout).trim(),
-        format!("docent {}", env!("CARGO_PKG_VERSION"))
-    );
-    let out = Command::new(env!("CARGO_BIN_EXE_docent"))
-        .args(["serve", "--help"])
-        .output()
-        .unwrap();
+    assert_eq!(text(&out.stdout).trim(), format!("docent {}", env!("CARGO_PKG_VERSION")));
+    let out = Command::new(env!("CARGO_BIN_EXE_docent")).args(["serve", "--help"]).output().unwrap();
     let help = text(&out.stdout);
     for flag in ["--config", "--bind", "--data-dir", "--database-url"] {
         assert!(help.contains(flag), "serve --help lacks {flag}: {help}");
     }
-    for sub in [
-        vec!["migrate", "--help"],
-        vec!["user", "create", "--help"],
-        vec!["healthcheck", "--help"],
-    ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_docent"))
-            .args(&sub)
-            .output()
-            .unwrap();
+    for sub in [vec!["migrate", "--help"], vec!["user", "create", "--help"], vec!["healthcheck", "--help"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_docent")).args(&sub).output().unwrap();
         assert!(out.status.success(), "{sub:?}");
     }
 }
@@ -76,45 +51,21 @@ async fn bad_settings_stop_start_up_with_exit_code_2() {
     let dir = tempfile::tempdir().unwrap();
     let db = TestDb::new(dir.path()).await;
     let cases = [
-        (
-            "DOCENT_WIDGET_TOKEN_EXPIRE_DAYS",
-            "0",
-            "widget.token_expire_days",
-        ),
+        ("DOCENT_WIDGET_TOKEN_EXPIRE_DAYS", "0", "widget.token_expire_days"),
         ("DOCENT_DATABASE_URL", "mysql://localhost/x", "database_url"),
         ("DOCENT_LOG_FORMAT", "xml", "log_format"),
-        (
-            "DOCENT_WIDGET_MAX_SESSIONS_PER_BOT",
-            "lots",
-            "DOCENT_WIDGET_MAX_SESSIONS_PER_BOT",
-        ),
+        ("DOCENT_WIDGET_MAX_SESSIONS_PER_BOT", "lots", "DOCENT_WIDGET_MAX_SESSIONS_PER_BOT"),
     ];
     for (name, value, setting) in cases {
-        let out = docent(dir.path(), &db)
-            .env(name, value)
-            .arg("serve")
-            .output()
-            .unwrap();
+        let out = docent(dir.path(), &db).env(name, value).arg("serve").output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{name}={value}");
-        assert!(
-            text(&out.stderr).contains(setting),
-            "{name}={value}: {}",
-            text(&out.stderr)
-        );
+        assert!(text(&out.stderr).contains(setting), "{name}={value}: {}", text(&out.stderr));
     }
     let config = dir.path().join("docent.toml");
     std::fs::write(&config, "[widget]\nsession_timeout_minutes = -5\n").unwrap();
-    let out = docent(dir.path(), &db)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = docent(dir.path(), &db).args(["serve", "--config"]).arg(&config).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out.stderr).contains("widget.session_timeout_minutes"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("widget.session_timeout_minutes"), "{}", text(&out.stderr));
 }
 
 #[tokio::test]
@@ -131,15 +82,9 @@ async fn migrate_with_sample_is_idempotent() {
         text(&out.stdout)
     };
     let first = run();
-    assert!(
-        first.contains("Sample created: workspace_id=1 bot_id=1"),
-        "{first}"
-    );
+    assert!(first.contains("Sample created: workspace_id=1 bot_id=1"), "{first}");
     let second = run();
-    assert!(
-        second.contains("Sample already present: workspace_id=1 bot_id=1"),
-        "{second}"
-    );
+    assert!(second.contains("Sample already present: workspace_id=1 bot_id=1"), "{second}");
     let plain = docent(dir.path(), &db).arg("migrate").output().unwrap();
     assert!(plain.status.success());
     assert!(text(&plain.stdout).contains("initial"));
@@ -159,26 +104,15 @@ async fn users_are_created_and_changed_from_standard_input() {
     again.args(["user", "create", "--username", "DANA", "--password-stdin"]);
     let out = run_with_stdin(again, "another password\n");
     assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("already exists"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("already exists"), "{}", text(&out.stderr));
 
     let mut short = docent(dir.path(), &db);
     short.args(["user", "create", "--username", "eve", "--password-stdin"]);
     let out = run_with_stdin(short, "short\n");
     assert!(!out.status.success());
-    assert!(
-        text(&out.stderr).contains("at least 8"),
-        "{}",
-        text(&out.stderr)
-    );
+    assert!(text(&out.stderr).contains("at least 8"), "{}", text(&out.stderr));
 
-    let out = docent(dir.path(), &db)
-        .args(["user", "create", "--username", "eve"])
-        .output()
-        .unwrap();
+    let out = docent(dir.path(), &db).args(["user", "create", "--username", "eve"]).output().unwrap();
     assert!(!out.status.success(), "--password-stdin is required");
 
     let mut passwd = docent(dir.path(), &db);
@@ -191,16 +125,8 @@ async fn users_are_created_and_changed_from_standard_input() {
     let app = docent::startup::Application::build(config).await.unwrap();
     let auth = &app.state().auth;
     use secrecy::SecretString;
-    assert!(
-        auth.login("dana", SecretString::from("second password"), None)
-            .await
-            .is_ok()
-    );
-    assert!(
-        auth.login("dana", SecretString::from("first password"), None)
-            .await
-            .is_err()
-    );
+    assert!(auth.login("dana", SecretString::from("second password"), None).await.is_ok());
+    assert!(auth.login("dana", SecretString::from("first password"), None).await.is_err());
 }
 
 #[tokio::test]
@@ -210,11 +136,17 @@ async fn healthcheck_follows_the_server() {
     let mut check = docent(app.dir.path(), &app.db);
     check.args(["healthcheck", "--url", &url]);
     // The server runs on this test's runtime: wait for the child off it.
-    let out = tokio::task::spawn_blocking(move || check.output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || check.output()).await.unwrap().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
+    // Without --url it asks the bind address, even when public_url is elsewhere.
+    let mut check = docent(app.dir.path(), &app.db);
+    check
+        .env("DOCENT_BIND", app.addr.to_string())
+        .env("DOCENT_PUBLIC_URL", "https://docent.example.invalid")
+        .arg("healthcheck");
+    let out = tokio::task::spawn_blocking(move || check.output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
     let addr = app.addr;
     app.stop().await;
     let out = Command::new(env!("CARGO_BIN_EXE_docent"))
@@ -263,28 +195,13 @@ async fn serve_prints_its_url_logs_json_without_secrets_and_stops_on_sigterm() {
     assert_eq!(response.status(), StatusCode::OK);
     let tokens: serde_json::Value = response.json().await.unwrap();
     let access = tokens["access_token"].as_str().unwrap().to_owned();
-    let response = client
-        .get(format!("{url}/auth/me"))
-        .bearer_auth(&access)
-        .send()
-        .await
-        .unwrap();
+    let response = client.get(format!("{url}/auth/me")).bearer_auth(&access).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "graceful stop exits 0, got {:?}",
-        out.status
-    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    assert!(out.status.success(), "graceful stop exits 0, got {:?}", out.status);
 
     let log = text(&out.stderr);
     let entries: Vec<serde_json::Value> = log
@@ -296,16 +213,22 @@ async fn serve_prints_its_url_logs_json_without_secrets_and_stops_on_sigterm() {
         .find(|e| e["span"]["route"] == "/auth/login")
         .unwrap_or_else(|| panic!("no request log for /auth/login in {log}"));
     assert_eq!(login["status"], 200);
-    assert!(
-        login["span"]["request_id"]
-            .as_str()
-            .is_some_and(|id| !id.is_empty())
-    );
-    for secret in [
-        password.as_str(),
-        access.as_str(),
-        tokens["refresh_token"].as_str().unwrap(),
-    ] {
+    assert!(login["span"]["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    for secret in [password.as_str(), access.as_str(), tokens["refresh_token"].as_str().unwrap()] {
         assert!(!log.contains(secret), "a secret reached the log");
     }
+}
+
+#[test]
+fn a_data_folder_name_is_a_path_not_a_url() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("odd?name%41");
+    let out = Command::new(env!("CARGO_BIN_EXE_docent"))
+        .env_clear()
+        .env("DOCENT_DATA_DIR", &dir)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(dir.join("docent.db").exists());
 }

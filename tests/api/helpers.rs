@@ -29,12 +29,17 @@ impl TestDb {
     pub async fn new(dir: &std::path::Path) -> Self {
         match std::env::var("DOCENT_TEST_DATABASE_URL") {
             Ok(server) if !server.is_empty() => {
-                let name = format!("docent_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+                // scripts/test names its run, so it can clean up after itself only.
+                let run: String = std::env::var("DOCENT_TEST_RUN")
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(char::is_ascii_alphanumeric)
+                    .take(16)
+                    .collect();
+                let name = format!("docent_test_{run}_{}", hex::encode(rand::random::<[u8; 8]>()));
                 let mut conn = sqlx::PgConnection::connect(&server)
                     .await
-                    .unwrap_or_else(|e| {
-                        panic!("cannot reach PostgreSQL at DOCENT_TEST_DATABASE_URL: {e}")
-                    });
+                    .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at DOCENT_TEST_DATABASE_URL: {e}"));
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                     .execute(&mut conn)
                     .await
@@ -42,15 +47,9 @@ impl TestDb {
                 let _ = conn.close().await;
                 let mut url = url::Url::parse(&server).expect("DOCENT_TEST_DATABASE_URL is a URL");
                 url.set_path(&name);
-                Self {
-                    url: url.to_string(),
-                    drop: Some((server, name)),
-                }
+                Self { url: url.to_string(), drop: Some((server, name)) }
             }
-            _ => Self {
-                url: format!("sqlite://{}", dir.join("docent.db").display()),
-                drop: None,
-            },
+            _ => Self { url: format!("sqlite://{}", dir.join("docent.db").display()), drop: None },
         }
     }
 
@@ -66,26 +65,19 @@ impl Drop for TestDb {
         };
         // Drop runs inside the test's runtime; do the async work on a thread of its own.
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let mut conn = sqlx::PgConnection::connect(&server).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                    .execute(&mut conn)
+                    .await?;
                 conn.close().await
             })?;
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
         })
         .join();
         if !matches!(dropped, Ok(Ok(()))) {
-            eprintln!(
-                "could not drop test database {:?}",
-                dropped.map(|r| r.map_err(|e| e.to_string()))
-            );
+            eprintln!("could not drop test database {:?}", dropped.map(|r| r.map_err(|e| e.to_string())));
         }
     }
 }
@@ -123,24 +115,14 @@ pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
     let db = TestDb::new(dir.path()).await;
     let mut config = test_config(dir.path(), &db.url);
     customise(&mut config);
-    let app = Application::build(config)
-        .await
-        .expect("the application builds");
+    let app = Application::build(config).await.expect("the application builds");
     let addr = app.local_addr();
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel();
     let server = tokio::spawn(app.run_until(async {
         let _ = rx.await;
     }));
-    TestApp {
-        addr,
-        client: reqwest::Client::new(),
-        state,
-        db,
-        dir,
-        shutdown: Some(tx),
-        server: Some(server),
-    }
+    TestApp { addr, client: reqwest::Client::new(), state, db, dir, shutdown: Some(tx), server: Some(server) }
 }
 
 impl TestApp {
@@ -149,59 +131,28 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.get(self.url(path)).bearer_auth(token).send().await.expect("request sent")
     }
 
     pub async fn post(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.post(self.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
     }
 
     pub async fn put(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.client
-            .put(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.put(self.url(path)).bearer_auth(token).json(body).send().await.expect("request sent")
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.delete(self.url(path)).bearer_auth(token).send().await.expect("request sent")
     }
 
     /// POST without credentials.
     pub async fn post_anon(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.post(self.url(path)).json(body).send().await.expect("request sent")
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Response {
-        self.post_anon(
-            "/auth/login",
-            &json!({"username": username, "password": password}),
-        )
-        .await
+        self.post_anon("/auth/login", &json!({"username": username, "password": password})).await
     }
 
     /// Logs in and returns the token pair.
@@ -212,10 +163,7 @@ impl TestApp {
     }
 
     pub async fn admin_token(&self) -> String {
-        self.tokens(ADMIN, ADMIN_PASSWORD).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.tokens(ADMIN, ADMIN_PASSWORD).await["access_token"].as_str().unwrap().to_owned()
     }
 
     /// Creates a user the way `docent user create` does, and signs them in.
@@ -226,32 +174,20 @@ impl TestApp {
             .create_user(username, SecretString::from(password.clone()), false)
             .await
             .expect("create user");
-        self.tokens(username, &password).await["access_token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.tokens(username, &password).await["access_token"].as_str().unwrap().to_owned()
     }
 
     /// Creates a workspace and returns its id.
     pub async fn workspace(&self, token: &str, name: &str) -> i64 {
-        let response = self
-            .post("/workspaces", token, &json!({"name": name}))
-            .await;
+        let response = self.post("/workspaces", token, &json!({"name": name})).await;
         assert_eq!(response.status(), StatusCode::CREATED);
-        response.json::<Value>().await.unwrap()["id"]
-            .as_i64()
-            .unwrap()
+        response.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
     }
 
     /// Creates a bot and returns it.
     pub async fn bot(&self, token: &str, body: &Value) -> Value {
         let response = self.post("/widget/bots", token, body).await;
-        assert_eq!(
-            response.status(),
-            StatusCode::CREATED,
-            "{:?}",
-            response.text().await
-        );
+        assert_eq!(response.status(), StatusCode::CREATED, "{:?}", response.text().await);
         response.json().await.unwrap()
     }
 
@@ -261,10 +197,7 @@ impl TestApp {
             let _ = tx.send(());
         }
         if let Some(server) = self.server.take() {
-            server
-                .await
-                .expect("server task")
-                .expect("server stopped cleanly");
+            server.await.expect("server task").expect("server stopped cleanly");
         }
     }
 }
@@ -284,30 +217,18 @@ impl Drop for TestApp {
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "status of {}", response.url());
     assert_eq!(
-        response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
+        response.headers().get("content-type").and_then(|v| v.to_str().ok()),
         Some("application/json"),
         "error content type"
     );
     let body: Value = response.json().await.expect("a JSON error body");
     let error = &body["error"];
     assert_eq!(error["code"], code, "error body: {body}");
-    assert!(
-        error["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "error message in {body}"
-    );
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error message in {body}");
     error.clone()
 }
 
 /// The `fields` of a 422 answer.
 pub async fn validation_fields(response: Response) -> Value {
-    assert_error(
-        response,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation_failed",
-    )
-    .await["fields"]
-        .clone()
+    assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await["fields"].clone()
 }

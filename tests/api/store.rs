@@ -3,8 +3,7 @@
 
 use docent::clock::now_ms;
 use docent::store::{
-    BotFields, NewChatSession, NewMessage, NewRefreshToken, Page, RotateOutcome, StatsAt,
-    StoreError,
+    BotFields, NewChatSession, NewMessage, NewRefreshToken, Page, RotateOutcome, StatsAt, StoreError,
 };
 use serde_json::json;
 
@@ -54,23 +53,11 @@ async fn store_contract() {
     // Users: unique without regard to case.
     let user = store.create_user("Carol", "hash", false).await.unwrap();
     assert!(!user.is_admin);
-    assert!(matches!(
-        store.create_user("carol", "hash", false).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(
-        store.user_by_username("CAROL").await.unwrap().unwrap().id,
-        user.id
-    );
-    assert_eq!(
-        store.user_by_id(user.id).await.unwrap().unwrap().username,
-        "Carol"
-    );
+    assert!(matches!(store.create_user("carol", "hash", false).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.user_by_username("CAROL").await.unwrap().unwrap().id, user.id);
+    assert_eq!(store.user_by_id(user.id).await.unwrap().unwrap().username, "Carol");
     assert!(store.user_by_id(-1).await.unwrap().is_none());
-    assert_eq!(
-        store.first_admin().await.unwrap().unwrap().username,
-        "admin"
-    );
+    assert_eq!(store.first_admin().await.unwrap().unwrap().username, "admin");
     assert!(store.set_password(user.id, "new-hash").await.unwrap());
     assert!(!store.set_password(-1, "x").await.unwrap());
 
@@ -83,156 +70,63 @@ async fn store_contract() {
         created_at: now,
         expires_at,
     };
-    store
-        .insert_refresh_token(&token("h1", now + 60_000))
-        .await
-        .unwrap();
-    let rotated = store
-        .rotate_refresh_token("h1", &token("h2", now + 60_000), now)
-        .await
-        .unwrap();
+    store.insert_refresh_token(&token("h1", now + 60_000)).await.unwrap();
+    let rotated = store.rotate_refresh_token("h1", &token("h2", now + 60_000), now).await.unwrap();
     assert_eq!(rotated, RotateOutcome::Rotated { user_id: user.id });
-    let again = store
-        .rotate_refresh_token("h1", &token("h3", now + 60_000), now)
-        .await
-        .unwrap();
+    let again = store.rotate_refresh_token("h1", &token("h3", now + 60_000), now).await.unwrap();
     assert_eq!(again, RotateOutcome::Reused);
-    let revoked = store
-        .rotate_refresh_token("h2", &token("h4", now + 60_000), now)
-        .await
-        .unwrap();
+    let revoked = store.rotate_refresh_token("h2", &token("h4", now + 60_000), now).await.unwrap();
     assert_eq!(revoked, RotateOutcome::Reused, "reuse revoked the family");
-    let unknown = store
-        .rotate_refresh_token("nope", &token("h5", now), now)
-        .await
-        .unwrap();
+    let unknown = store.rotate_refresh_token("nope", &token("h5", now), now).await.unwrap();
     assert_eq!(unknown, RotateOutcome::Unknown);
     store
-        .insert_refresh_token(&NewRefreshToken {
-            family: "family-2".into(),
-            ..token("old", now - 1)
-        })
+        .insert_refresh_token(&NewRefreshToken { family: "family-2".into(), ..token("old", now - 1) })
         .await
         .unwrap();
-    let expired = store
-        .rotate_refresh_token("old", &token("h6", now), now)
-        .await
-        .unwrap();
+    let expired = store.rotate_refresh_token("old", &token("h6", now), now).await.unwrap();
     assert_eq!(expired, RotateOutcome::Expired);
     assert!(store.revoke_refresh_family("old", now).await.unwrap());
-    assert!(
-        !store
-            .revoke_refresh_family("never-issued", now)
-            .await
-            .unwrap()
-    );
+    assert!(!store.revoke_refresh_family("never-issued", now).await.unwrap());
 
     // Throttling: counts within a window, starts over after it.
-    assert!(
-        store
-            .login_failures("user:x", now - 1000)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    store
-        .record_login_failure("user:x", now, now - 1000)
-        .await
-        .unwrap();
-    store
-        .record_login_failure("user:x", now, now - 1000)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .login_failures("user:x", now - 1000)
-            .await
-            .unwrap()
-            .unwrap()
-            .failures,
-        2
-    );
-    store
-        .record_login_failure("user:x", now + 5000, now + 1)
-        .await
-        .unwrap();
-    let fresh = store
-        .login_failures("user:x", now + 1)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!((fresh.failures, fresh.window_start), (1, now + 5000));
+    let count = |at: i64, since: i64| store.count_login_attempt("user:x", at, since);
+    assert_eq!(count(now, now - 1000).await.unwrap().failures, 1);
+    assert_eq!(count(now, now - 1000).await.unwrap().failures, 2);
+    store.forgive_login_attempt("user:x").await.unwrap();
+    let t = count(now, now - 1000).await.unwrap();
+    assert_eq!((t.failures, t.window_start), (2, now));
+    let fresh = count(now + 5000, now + 1).await.unwrap();
+    assert_eq!((fresh.failures, fresh.window_start), (1, now + 5000), "an old window starts over");
     store.clear_login_failures("user:x").await.unwrap();
-    assert!(store.login_failures("user:x", 0).await.unwrap().is_none());
+    assert_eq!(count(now, now - 1000).await.unwrap().failures, 1);
+    // Purging drops expired refresh tokens and finished windows.
+    assert!(store.purge_expired(now + 1, now + 10_000).await.unwrap() >= 2);
+    assert_eq!(count(now, now - 1000).await.unwrap().failures, 1, "the window was purged");
+    let expired_again = store.rotate_refresh_token("old", &token("h7", now), now).await.unwrap();
+    assert_eq!(expired_again, RotateOutcome::Unknown, "the expired token was purged");
 
     // Workspaces: membership decides visibility.
     let ws = store.create_workspace(user.id, "Notes").await.unwrap();
-    assert!(matches!(
-        store.create_workspace(user.id, "NOTES").await,
-        Err(StoreError::Conflict(_))
-    ));
+    assert!(matches!(store.create_workspace(user.id, "NOTES").await, Err(StoreError::Conflict(_))));
     let admin = store.first_admin().await.unwrap().unwrap();
     assert!(store.workspace(admin.id, ws.id).await.unwrap().is_none());
-    assert!(
-        store
-            .rename_workspace(admin.id, ws.id, "Stolen")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.rename_workspace(admin.id, ws.id, "Stolen").await.unwrap().is_none());
     assert!(!store.delete_workspace(admin.id, ws.id).await.unwrap());
-    assert_eq!(
-        store
-            .rename_workspace(user.id, ws.id, "Notebook")
-            .await
-            .unwrap()
-            .unwrap()
-            .name,
-        "Notebook"
-    );
+    assert_eq!(store.rename_workspace(user.id, ws.id, "Notebook").await.unwrap().unwrap().name, "Notebook");
     assert_eq!(store.list_workspaces(user.id).await.unwrap().len(), 1);
 
     // Bots, stats, sessions and messages.
-    let at = StatsAt {
-        now,
-        active_since: now - 60_000,
-    };
+    let at = StatsAt { now, active_since: now - 60_000 };
     let fields = BotFields::new(ws.id, "Bot".into());
     let bot_id = store.create_bot(&fields, now).await.unwrap();
     let bot = store.bot(user.id, bot_id, at).await.unwrap().unwrap();
     assert_eq!(bot.fields(), fields);
     assert!(store.bot(admin.id, bot_id, at).await.unwrap().is_none());
-    let changed = BotFields {
-        allowed_origins: vec!["https://a.example".into()],
-        is_active: false,
-        ..fields
-    };
+    let changed = BotFields { allowed_origins: vec!["https://a.example".into()], is_active: false, ..fields };
     store.update_bot(bot_id, &changed, now).await.unwrap();
-    assert_eq!(
-        store
-            .bot(user.id, bot_id, at)
-            .await
-            .unwrap()
-            .unwrap()
-            .fields(),
-        changed
-    );
-    assert_eq!(
-        store
-            .list_bots(user.id, Some(ws.id), at)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    assert_eq!(
-        store
-            .list_bots(user.id, Some(ws.id + 1000), at)
-            .await
-            .unwrap()
-            .len(),
-        0
-    );
+    assert_eq!(store.bot(user.id, bot_id, at).await.unwrap().unwrap().fields(), changed);
+    assert_eq!(store.list_bots(user.id, Some(ws.id), at).await.unwrap().len(), 1);
+    assert_eq!(store.list_bots(user.id, Some(ws.id + 1000), at).await.unwrap().len(), 0);
 
     for (session, last) in [("s-old", now - 120_000), ("s-new", now)] {
         let new = NewChatSession {
@@ -257,55 +151,17 @@ async fn store_contract() {
         };
         store.add_message(&message).await.unwrap();
     }
-    let sessions = store
-        .list_chat_sessions(
-            bot_id,
-            at.active_since,
-            Page {
-                limit: 10,
-                offset: 0,
-            },
-        )
-        .await
-        .unwrap();
-    let summary: Vec<_> = sessions
-        .iter()
-        .map(|s| (s.session_id.as_str(), s.status.as_str()))
-        .collect();
+    let sessions =
+        store.list_chat_sessions(bot_id, at.active_since, Page { limit: 10, offset: 0 }).await.unwrap();
+    let summary: Vec<_> = sessions.iter().map(|s| (s.session_id.as_str(), s.status.as_str())).collect();
     assert_eq!(summary, [("s-new", "active"), ("s-old", "expired")]);
-    let page = store
-        .list_chat_sessions(
-            bot_id,
-            at.active_since,
-            Page {
-                limit: 1,
-                offset: 1,
-            },
-        )
-        .await
-        .unwrap();
+    let page = store.list_chat_sessions(bot_id, at.active_since, Page { limit: 1, offset: 1 }).await.unwrap();
     assert_eq!(page[0].session_id, "s-old");
     let stats = store.bot(user.id, bot_id, at).await.unwrap().unwrap().stats;
-    assert_eq!(
-        (
-            stats.total_sessions,
-            stats.active_sessions,
-            stats.total_messages
-        ),
-        (2, 1, 2)
-    );
+    assert_eq!((stats.total_sessions, stats.active_sessions, stats.total_messages), (2, 1, 2));
     assert_eq!(stats.last_activity_at, Some(now));
-    assert_eq!(
-        store.session_messages(bot_id, "s-new").await.unwrap()[0].content,
-        "hello"
-    );
-    assert!(
-        store
-            .chat_session(bot_id + 1, "s-new", 0)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_eq!(store.session_messages(bot_id, "s-new").await.unwrap()[0].content, "hello");
+    assert!(store.chat_session(bot_id + 1, "s-new", 0).await.unwrap().is_none());
 
     // Deleting cascades: workspace -> bots -> sessions -> messages.
     assert!(!store.delete_bot(admin.id, bot_id).await.unwrap());
