@@ -37,6 +37,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
     pub widget: WidgetConfig,
+    pub ingest: IngestConfig,
     /// Secrets, from the environment only.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -94,6 +95,24 @@ pub struct WidgetConfig {
     pub allowed_origins: Vec<String>,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Largest file accepted for upload, in MiB.
+    pub max_file_mb: u32,
+    /// Target chunk size and the overlap between neighbours, in characters.
+    pub chunk_size: usize,
+    pub chunk_overlap: usize,
+    /// Documents processed at once on this node.
+    pub workers: u8,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self { max_file_mb: 50, chunk_size: 1000, chunk_overlap: 150, workers: 1 }
+    }
+}
+
 /// Values that must never be printed or logged.
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
@@ -118,6 +137,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             auth: AuthConfig::default(),
             widget: WidgetConfig::default(),
+            ingest: IngestConfig::default(),
             secrets: Secrets::default(),
         }
     }
@@ -213,6 +233,10 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("widget.session_timeout_minutes", Kind::Integer),
     ("widget.max_sessions_per_bot", Kind::Integer),
     ("widget.allowed_origins", Kind::List),
+    ("ingest.max_file_mb", Kind::Integer),
+    ("ingest.chunk_size", Kind::Integer),
+    ("ingest.chunk_overlap", Kind::Integer),
+    ("ingest.workers", Kind::Integer),
 ];
 
 /// `widget.token_expire_days` -> `DOCENT_WIDGET_TOKEN_EXPIRE_DAYS`.
@@ -307,6 +331,11 @@ impl Config {
             );
         }
         self.widget.allowed_origins = origins;
+        let i = &self.ingest;
+        range("ingest.max_file_mb", i.max_file_mb.into(), 1, 1024)?;
+        range("ingest.chunk_size", i.chunk_size as u64, 100, 20_000)?;
+        range("ingest.chunk_overlap", i.chunk_overlap as u64, 0, (i.chunk_size / 2) as u64)?;
+        range("ingest.workers", i.workers.into(), 1, 16)?;
         range("http.json_limit_bytes", self.http.json_limit_bytes as u64, 1024, 1024 * 1024 * 1024)?;
         range("database.max_connections", self.database.max_connections.into(), 1, 1000)?;
         range("database.acquire_timeout_seconds", self.database.acquire_timeout_seconds, 1, 600)?;

@@ -18,6 +18,8 @@ pub mod error;
 pub mod http;
 /// Prometheus metrics kept per application.
 pub mod metrics;
+/// The knowledge base: extraction, chunking, the job queue, the keyword index, search.
+pub mod rag;
 /// Sample workspace and bot for `docent migrate --sample`.
 pub mod sample;
 /// `Application::build(config)`: bind, migrate, bootstrap, serve.

@@ -15,6 +15,7 @@ use crate::auth::{Auth, Bootstrap};
 use crate::clock::now_ms;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::rag::KnowledgeBase;
 use crate::state::AppState;
 use crate::{http, store};
 
@@ -36,8 +37,20 @@ impl Application {
         let store = store::connect(&config).await.context("cannot open the database")?;
         let auth = Auth::new(config.clone(), store.clone()).await?;
         let bootstrap = auth.bootstrap_admin().await?;
-        let state =
-            AppState { config, store, auth, metrics: Arc::new(Metrics::new()), openapi: http::openapi() };
+        let knowledge = KnowledgeBase::open(config.clone(), store.clone()).await.with_context(|| {
+            format!(
+                "cannot open the search index in {} (each docent process needs a data folder of its own)",
+                config.data_dir.join("index").display()
+            )
+        })?;
+        let state = AppState {
+            config,
+            store,
+            auth,
+            metrics: Arc::new(Metrics::new()),
+            openapi: http::openapi(),
+            knowledge,
+        };
         Ok(Self { listener, state, bootstrap })
     }
 
@@ -67,6 +80,8 @@ impl Application {
         };
         let store = self.state.store.clone();
         let housekeeping = tokio::spawn(housekeeping(self.state.clone(), stopping(stop_rx.clone())));
+        let background =
+            tokio::spawn(Arc::clone(&self.state.knowledge).run_background(stopping(stop_rx.clone())));
         let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(self.listener, app).with_graceful_shutdown(stopping(stop_rx.clone()));
         let deadline = async {
@@ -81,6 +96,7 @@ impl Application {
             }
         };
         housekeeping.abort();
+        background.abort();
         store.close().await;
         served
     }

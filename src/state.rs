@@ -7,6 +7,7 @@ use utoipa::openapi::OpenApi;
 use crate::auth::Auth;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::rag::KnowledgeBase;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -15,6 +16,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub auth: Auth,
     pub metrics: Arc<Metrics>,
+    pub knowledge: Arc<KnowledgeBase>,
     /// The OpenAPI document, generated from the routes at start.
     pub openapi: Arc<OpenApi>,
 }

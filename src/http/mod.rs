@@ -4,6 +4,7 @@
 
 mod auth;
 mod bots;
+mod documents;
 pub mod extract;
 mod observe;
 mod ops;
@@ -51,17 +52,19 @@ impl utoipa::Modify for BearerAuth {
 }
 
 /// The routes and their OpenAPI description, before state is attached.
-pub fn api() -> OpenApiRouter<AppState> {
+/// `max_file_mb` sizes the upload route's body limit.
+pub fn api(max_file_mb: u32) -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
         .merge(workspaces::router())
+        .merge(documents::router(max_file_mb))
         .merge(bots::router())
         .merge(ops::router())
 }
 
 /// The whole application router for `state`.
 pub fn router(state: AppState) -> Router {
-    let (routes, _) = api().split_for_parts();
+    let (routes, _) = api(state.config.ingest.max_file_mb).split_for_parts();
     with_edge(routes, state)
 }
 
@@ -82,7 +85,7 @@ pub fn with_edge(routes: Router<AppState>, state: AppState) -> Router {
 
 /// The OpenAPI document of [`api`], as `/openapi.json` serves it.
 pub fn openapi() -> Arc<utoipa::openapi::OpenApi> {
-    Arc::new(api().into_openapi())
+    Arc::new(api(crate::config::IngestConfig::default().max_file_mb).into_openapi())
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

@@ -5,6 +5,7 @@
 //! from the URL's scheme and runs the embedded migrations. Times are unix
 //! milliseconds; lists and objects are JSON text.
 
+mod knowledge;
 mod models;
 mod postgres;
 mod queries;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use knowledge::*;
 pub use models::*;
 
 use crate::config::{Config, DatabaseKind};
@@ -39,7 +41,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Workspace and bot lookups take the caller's user id and see only what that user
 /// is a member of: another tenant's rows are simply absent (`None`).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Knowledge + Send + Sync + 'static {
     /// Which database this is.
     fn kind(&self) -> DatabaseKind;
     /// Applies pending migrations.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+use super::knowledge::{self, impl_knowledge};
 use super::queries::{self, impl_store};
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
@@ -35,5 +36,34 @@ impl_store!(PgStore, {
         // sqlx holds an advisory lock while migrating, so nodes starting together are safe.
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+});
+
+impl_knowledge!(PgStore, {
+    async fn claim_job(&self, now: i64, lease_ms: i64) -> StoreResult<Option<Job>> {
+        // SKIP LOCKED: nodes claiming at the same moment take different jobs.
+        Ok(sqlx::query_as(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = $2, updated_at = $1
+              WHERE id = (SELECT id FROM jobs
+                           WHERE status = 'pending' OR (status = 'running' AND locked_until < $1)
+                           ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+              RETURNING id, document_id, attempts",
+        )
+        .bind(now)
+        .bind(now + lease_ms)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn chunk_hits(&self, workspace_id: i64, ids: &[i64]) -> StoreResult<Vec<ChunkHit>> {
+        Ok(sqlx::query_as(
+            "SELECT c.id AS chunk_id, c.document_id, d.title, d.source, d.url, c.heading_path, c.anchor, c.text
+               FROM chunks c JOIN documents d ON d.id = c.document_id
+              WHERE c.workspace_id = $1 AND d.status = 'ready' AND c.id = ANY($2)",
+        )
+        .bind(workspace_id)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?)
     }
 });

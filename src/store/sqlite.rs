@@ -7,6 +7,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::knowledge::{self, impl_knowledge};
 use super::queries::{self, impl_store};
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
@@ -50,5 +51,35 @@ impl_store!(SqliteStore, {
     async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+});
+
+impl_knowledge!(SqliteStore, {
+    async fn claim_job(&self, now: i64, lease_ms: i64) -> StoreResult<Option<Job>> {
+        // SQLite has one writer at a time, so the UPDATE claims atomically.
+        Ok(sqlx::query_as(
+            "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_until = $2, updated_at = $1
+              WHERE id = (SELECT id FROM jobs
+                           WHERE status = 'pending' OR (status = 'running' AND locked_until < $1)
+                           ORDER BY id LIMIT 1)
+              RETURNING id, document_id, attempts",
+        )
+        .bind(now)
+        .bind(now + lease_ms)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn chunk_hits(&self, workspace_id: i64, ids: &[i64]) -> StoreResult<Vec<ChunkHit>> {
+        Ok(sqlx::query_as(
+            "SELECT c.id AS chunk_id, c.document_id, d.title, d.source, d.url, c.heading_path, c.anchor, c.text
+               FROM chunks c JOIN documents d ON d.id = c.document_id
+              WHERE c.workspace_id = $1 AND d.status = 'ready'
+                AND c.id IN (SELECT value FROM json_each($2))",
+        )
+        .bind(workspace_id)
+        .bind(serde_json::to_string(ids)?)
+        .fetch_all(&self.pool)
+        .await?)
     }
 });

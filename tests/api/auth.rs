@@ -200,7 +200,9 @@ async fn nodes_on_one_database_share_the_signing_key_and_throttle() {
     let app = spawn_app_with(|c| c.auth.max_failed_logins_per_user = 2).await;
     let token = app.admin_token().await;
     // A second node on the same database: no secret configured on either.
-    let mut config = test_config(app.dir.path(), &app.db.url);
+    // A second node: the same database, a data folder of its own.
+    let second_dir = tempfile::tempdir().unwrap();
+    let mut config = test_config(second_dir.path(), &app.db.url);
     config.auth.max_failed_logins_per_user = 2;
     let second = Application::build(config).await.unwrap();
     let on_second =
@@ -237,6 +239,7 @@ async fn without_a_configured_password_the_first_admin_gets_a_random_one() {
     let pair = app.state().auth.login(ADMIN, SecretString::from(password), None).await;
     assert!(pair.is_ok());
     // A second start creates nobody and prints nothing.
+    drop(app);
     let mut again = Application::build(config).await.unwrap();
     assert!(again.take_bootstrap().is_none());
     assert_eq!(again.state().store.count_users().await.unwrap(), 1);

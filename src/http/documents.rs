@@ -1,0 +1,392 @@
+//! `/workspaces/{id}/documents` and `/workspaces/{id}/search`: a workspace's knowledge.
+
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request, State};
+use axum::http::{StatusCode, header};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::extract::{CurrentUser, Json, Path};
+use crate::clock::now_ms;
+use crate::error::{ApiError, Code, ErrorBody};
+use crate::rag::extract::Kind;
+use crate::state::AppState;
+use crate::store::{AddOutcome, Document, NewDocument};
+
+const MAX_SEARCH_LIMIT: usize = 50;
+
+pub fn router(max_file_mb: u32) -> OpenApiRouter<AppState> {
+    // Uploads may be much larger than the JSON limit; the files' own limit is
+    // checked per file below.
+    let upload_limit = usize::try_from(max_file_mb).unwrap_or(1024) * 1024 * 1024 + 64 * 1024;
+    OpenApiRouter::new()
+        .routes(routes!(add_documents, list_documents))
+        .layer(DefaultBodyLimit::max(upload_limit))
+        .routes(routes!(get_document, update_document, delete_document))
+        .routes(routes!(search))
+}
+
+/// JSON form of adding a document: text with a title.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TextDocument {
+    /// 1-200 characters.
+    title: Option<String>,
+    /// The document's text; Markdown headings (`#`) are understood.
+    text: Option<String>,
+    /// Where readers can see this document; citations link here.
+    url: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AddedDocument {
+    #[serde(flatten)]
+    document: Document,
+    /// True when the workspace already held this exact content: nothing new was stored.
+    duplicate: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AddedDocuments {
+    documents: Vec<AddedDocument>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DocumentUpdate {
+    title: Option<String>,
+    /// `null` removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    url: Option<Option<String>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// What to look for, 1-1,000 characters.
+    query: String,
+    /// Results wanted, 1-50 (default 5).
+    limit: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchResult {
+    document_id: i64,
+    title: String,
+    source: String,
+    /// The document's URL with the passage's `#fragment`, or `null`.
+    url: Option<String>,
+    chunk_id: i64,
+    /// Where the passage sits: "Guide > Install > Linux".
+    heading_path: String,
+    text: String,
+    /// Relevance; higher is better, comparable within one answer only.
+    score: f32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchResults {
+    results: Vec<SearchResult>,
+}
+
+fn valid_title(title: &str) -> Result<String, ApiError> {
+    let title = title.trim();
+    match title.chars().count() {
+        0 => Err(ApiError::field("title", "must not be empty")),
+        n if n > 200 => Err(ApiError::field("title", "must be at most 200 characters")),
+        _ if title.chars().any(char::is_control) => {
+            Err(ApiError::field("title", "must not contain control characters"))
+        }
+        _ => Ok(title.to_owned()),
+    }
+}
+
+fn valid_url(url: &str) -> Result<String, ApiError> {
+    let parsed =
+        url::Url::parse(url.trim()).map_err(|_| ApiError::field("url", "must be an absolute URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() || url.len() > 2048 {
+        return Err(ApiError::field("url", "must be an http:// or https:// address"));
+    }
+    Ok(parsed.to_string())
+}
+
+fn content_hash(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl AppState {
+    async fn member_workspace(&self, user: &CurrentUser, workspace_id: i64) -> Result<(), ApiError> {
+        match self.store.workspace(user.id, workspace_id).await? {
+            Some(_) => Ok(()),
+            None => Err(ApiError::not_found("Workspace")),
+        }
+    }
+
+    async fn add(&self, doc: NewDocument) -> Result<AddedDocument, ApiError> {
+        let added = match self.store.add_document(&doc, now_ms()).await? {
+            AddOutcome::Added(document) => AddedDocument { document, duplicate: false },
+            AddOutcome::Duplicate(document) => AddedDocument { document, duplicate: true },
+        };
+        self.knowledge.job_added();
+        Ok(added)
+    }
+}
+
+/// Adds documents: a multipart upload of one or more `file` fields (`.txt`,
+/// `.md`, `.html`), or JSON `{title, text, url}`. Processing happens in the
+/// background; watch `status` go from `pending` to `ready` or `failed`.
+#[utoipa::path(post, path = "/workspaces/{id}/documents", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = i64, Path)),
+    request_body(content((TextDocument = "application/json"), (Object = "multipart/form-data"))),
+    responses(
+        (status = 202, body = AddedDocuments),
+        (status = 404, body = ErrorBody),
+        (status = 413, description = "A file is over `ingest.max_file_mb`", body = ErrorBody),
+        (status = 415, description = "`unsupported_file_type`", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+async fn add_documents(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(workspace_id): Path<i64>,
+    request: Request,
+) -> Result<(StatusCode, Json<AddedDocuments>), ApiError> {
+    state.member_workspace(&user, workspace_id).await?;
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let documents = if content_type.starts_with("multipart/form-data") {
+        let multipart = Multipart::from_request(request, &state)
+            .await
+            .map_err(|_| ApiError::new(Code::BadRequest, "The multipart body is not valid."))?;
+        uploaded(&state, workspace_id, multipart).await?
+    } else {
+        let Json(body) = Json::<TextDocument>::from_request(request, &state).await?;
+        vec![text_document(&state, workspace_id, body).await?]
+    };
+    Ok((StatusCode::ACCEPTED, Json(AddedDocuments { documents })))
+}
+
+async fn text_document(
+    state: &AppState,
+    workspace_id: i64,
+    body: TextDocument,
+) -> Result<AddedDocument, ApiError> {
+    let url = body.url.as_deref().map(valid_url).transpose()?;
+    let Some(text) = body.text else {
+        return Err(if url.is_some() {
+            ApiError::field("url", "fetching pages by URL is not supported yet; send {title, text, url}")
+        } else {
+            ApiError::field("text", "is required")
+        });
+    };
+    let title = valid_title(body.title.as_deref().unwrap_or_default())?;
+    let max = usize::try_from(state.config.ingest.max_file_mb).unwrap_or(1024) * 1024 * 1024;
+    if text.len() > max {
+        return Err(ApiError::new(Code::PayloadTooLarge, "The text is larger than ingest.max_file_mb."));
+    }
+    let content = text.into_bytes();
+    state
+        .add(NewDocument {
+            workspace_id,
+            source: title.clone(),
+            title,
+            url,
+            kind: Kind::Markdown.as_str().to_owned(),
+            content_hash: content_hash(&content),
+            content,
+        })
+        .await
+}
+
+async fn uploaded(
+    state: &AppState,
+    workspace_id: i64,
+    mut multipart: Multipart,
+) -> Result<Vec<AddedDocument>, ApiError> {
+    let max = usize::try_from(state.config.ingest.max_file_mb).unwrap_or(1024) * 1024 * 1024;
+    let mut files = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = field.file_name().unwrap_or_default().to_owned();
+        let name = name.rsplit(['/', '\\']).next().unwrap_or_default().trim().to_owned();
+        let Some(kind) = Kind::from_file_name(&name) else {
+            return Err(ApiError::new(
+                Code::UnsupportedFileType,
+                format!("{name:?} is not a supported file type; send .txt, .md or .html files."),
+            ));
+        };
+        let bytes = field.bytes().await.map_err(multipart_error)?;
+        if bytes.len() > max {
+            return Err(ApiError::new(
+                Code::PayloadTooLarge,
+                format!("{name:?} is larger than ingest.max_file_mb."),
+            ));
+        }
+        files.push((name, kind, bytes));
+    }
+    if files.is_empty() {
+        return Err(ApiError::field("file", "send at least one file in a field named `file`"));
+    }
+    // Everything is checked before anything is stored.
+    let mut added = Vec::with_capacity(files.len());
+    for (name, kind, bytes) in files {
+        let title = name.rsplit_once('.').map_or(name.as_str(), |(stem, _)| stem);
+        let title = if title.is_empty() { name.clone() } else { title.chars().take(200).collect() };
+        added.push(
+            state
+                .add(NewDocument {
+                    workspace_id,
+                    title,
+                    source: name,
+                    url: None,
+                    kind: kind.as_str().to_owned(),
+                    content_hash: content_hash(&bytes),
+                    content: bytes.to_vec(),
+                })
+                .await?,
+        );
+    }
+    Ok(added)
+}
+
+fn multipart_error(err: axum::extract::multipart::MultipartError) -> ApiError {
+    if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(Code::PayloadTooLarge, "The upload is larger than ingest.max_file_mb.")
+    } else {
+        ApiError::new(Code::BadRequest, "The multipart body could not be read.")
+    }
+}
+
+/// The workspace's documents with their processing status.
+#[utoipa::path(get, path = "/workspaces/{id}/documents", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = i64, Path)), responses((status = 200, body = [Document]), (status = 404, body = ErrorBody)))]
+async fn list_documents(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(workspace_id): Path<i64>,
+) -> Result<Json<Vec<Document>>, ApiError> {
+    state.member_workspace(&user, workspace_id).await?;
+    Ok(Json(state.store.list_documents(user.id, workspace_id).await?))
+}
+
+/// One document.
+#[utoipa::path(get, path = "/workspaces/{id}/documents/{document_id}", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = i64, Path), ("document_id" = i64, Path)),
+    responses((status = 200, body = Document), (status = 404, body = ErrorBody)))]
+async fn get_document(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((workspace_id, id)): Path<(i64, i64)>,
+) -> Result<Json<Document>, ApiError> {
+    state
+        .store
+        .document(user.id, workspace_id, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("Document"))
+}
+
+/// Changes a document's title or URL.
+#[utoipa::path(put, path = "/workspaces/{id}/documents/{document_id}", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = i64, Path), ("document_id" = i64, Path)), request_body = DocumentUpdate,
+    responses((status = 200, body = Document), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn update_document(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((workspace_id, id)): Path<(i64, i64)>,
+    Json(body): Json<DocumentUpdate>,
+) -> Result<Json<Document>, ApiError> {
+    let current = state
+        .store
+        .document(user.id, workspace_id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Document"))?;
+    let title = match &body.title {
+        Some(title) => valid_title(title)?,
+        None => current.title.clone(),
+    };
+    let url = match body.url {
+        Some(Some(url)) => Some(valid_url(&url)?),
+        Some(None) => None,
+        None => current.url.clone(),
+    };
+    state.store.update_document(workspace_id, id, &title, url.as_deref(), now_ms()).await?;
+    let _ = state.knowledge.sync().await;
+    state
+        .store
+        .document(user.id, workspace_id, id)
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("Document"))
+}
+
+/// Deletes a document; its passages leave search results at once.
+#[utoipa::path(delete, path = "/workspaces/{id}/documents/{document_id}", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = i64, Path), ("document_id" = i64, Path)),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody)))]
+async fn delete_document(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((workspace_id, id)): Path<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.document(user.id, workspace_id, id).await?.is_none() {
+        return Err(ApiError::not_found("Document"));
+    }
+    state.store.delete_document(workspace_id, id, now_ms()).await?;
+    // Search already skips chunks the database no longer has; this also drops
+    // them from this node's index right away.
+    if let Err(err) = state.knowledge.sync().await {
+        tracing::warn!(error = %crate::error::ErrorChain(&err), "search index sync after delete failed");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The workspace's passages that best match `query`, best first.
+#[utoipa::path(post, path = "/workspaces/{id}/search", tag = "workspaces", security(("bearer" = [])),
+    params(("id" = i64, Path)), request_body = SearchRequest,
+    responses((status = 200, body = SearchResults), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn search(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(workspace_id): Path<i64>,
+    Json(body): Json<SearchRequest>,
+) -> Result<Json<SearchResults>, ApiError> {
+    state.member_workspace(&user, workspace_id).await?;
+    let query = body.query.trim();
+    match query.chars().count() {
+        0 => return Err(ApiError::field("query", "must not be empty")),
+        n if n > 1000 => return Err(ApiError::field("query", "must be at most 1,000 characters")),
+        _ => {}
+    }
+    let limit = body.limit.unwrap_or(5);
+    if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 50"));
+    }
+    let passages = state.knowledge.search(workspace_id, query, limit).await.map_err(ApiError::internal)?;
+    let results = passages
+        .into_iter()
+        .map(|p| SearchResult {
+            url: p.citation_url(),
+            document_id: p.hit.document_id,
+            title: p.hit.title,
+            source: p.hit.source,
+            chunk_id: p.hit.chunk_id,
+            heading_path: p.hit.heading_path,
+            text: p.hit.text,
+            score: p.score,
+        })
+        .collect();
+    Ok(Json(SearchResults { results }))
+}

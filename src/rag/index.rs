@@ -1,0 +1,217 @@
+//! This node's keyword index (BM25, tantivy), derived from the database.
+//!
+//! Each chunk is one tantivy document: its id, workspace, document, and a body of
+//! title, heading path and text, stemmed for English. The commit payload records
+//! the last change-feed sequence applied, so a restart resumes where it stopped;
+//! an index that is missing or unreadable is rebuilt from the database.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use tantivy::collector::TopDocs;
+use tantivy::query::{BooleanQuery, Occur, QueryParser, TermQuery};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+
+use crate::store::IndexedChunk;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    #[error("search index: {0}")]
+    Tantivy(#[from] tantivy::TantivyError),
+    #[error("search index folder: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("search index writer lock poisoned")]
+    Poisoned,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    chunk_id: Field,
+    workspace_id: Field,
+    document_id: Field,
+    body: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut builder = Schema::builder();
+    let chunk_id = builder.add_u64_field("chunk_id", STORED | FAST | INDEXED);
+    let workspace_id = builder.add_u64_field("workspace_id", INDEXED);
+    let document_id = builder.add_u64_field("document_id", INDEXED);
+    let body_options = TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default()
+            .set_tokenizer("en_stem")
+            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
+    );
+    let body = builder.add_text_field("body", body_options);
+    (builder.build(), Fields { chunk_id, workspace_id, document_id, body })
+}
+
+pub struct KeywordIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    fields: Fields,
+}
+
+/// Ids in tantivy are u64; database ids are positive i64.
+fn id(value: i64) -> u64 {
+    value.unsigned_abs()
+}
+
+impl KeywordIndex {
+    /// Opens the index in `dir`, or makes a new empty one there (also when the one
+    /// there is unreadable or of another schema: it is derived data).
+    pub fn open(dir: &Path) -> Result<Self, IndexError> {
+        std::fs::create_dir_all(dir)?;
+        let (schema, fields) = schema();
+        let index = match Index::open_in_dir(dir) {
+            Ok(index) if index.schema() == schema => index,
+            _ => {
+                std::fs::remove_dir_all(dir)?;
+                std::fs::create_dir_all(dir)?;
+                Index::create_in_dir(dir, schema)?
+            }
+        };
+        Self::with_index(index, fields)
+    }
+
+    /// An index in memory, for tests and benchmarks.
+    pub fn in_memory() -> Result<Self, IndexError> {
+        let (schema, fields) = schema();
+        Self::with_index(Index::create_in_ram(schema), fields)
+    }
+
+    fn with_index(index: Index, fields: Fields) -> Result<Self, IndexError> {
+        let writer = index.writer(32 * 1024 * 1024)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(Self { index, reader, writer: Mutex::new(writer), fields })
+    }
+
+    /// The last change-feed sequence this index has applied (0 for a new index).
+    pub fn applied(&self) -> i64 {
+        self.index
+            .load_metas()
+            .ok()
+            .and_then(|meta| meta.payload)
+            .and_then(|payload| payload.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Replaces everything indexed for `document_id` with `chunks` (none: removes it).
+    pub fn replace_document(&self, document_id: i64, chunks: &[IndexedChunk]) -> Result<(), IndexError> {
+        let writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+        writer.delete_term(Term::from_field_u64(self.fields.document_id, id(document_id)));
+        for chunk in chunks {
+            self.add(&writer, chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Adds chunks without removing anything first (a rebuild from empty).
+    pub fn add_chunks(&self, chunks: &[IndexedChunk]) -> Result<(), IndexError> {
+        let writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+        for chunk in chunks {
+            self.add(&writer, chunk)?;
+        }
+        Ok(())
+    }
+
+    fn add(&self, writer: &IndexWriter, chunk: &IndexedChunk) -> Result<(), IndexError> {
+        let f = self.fields;
+        let body = format!("{}\n{}\n{}", chunk.title, chunk.heading_path, chunk.text);
+        writer.add_document(doc!(
+            f.chunk_id => id(chunk.id),
+            f.workspace_id => id(chunk.workspace_id),
+            f.document_id => id(chunk.document_id),
+            f.body => body,
+        ))?;
+        Ok(())
+    }
+
+    /// Removes everything (before a rebuild).
+    pub fn clear(&self) -> Result<(), IndexError> {
+        let writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+        writer.delete_all_documents()?;
+        Ok(())
+    }
+
+    /// Makes the changes so far visible and durable, recording `seq` as applied.
+    pub fn commit(&self, seq: i64) -> Result<(), IndexError> {
+        {
+            let mut writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+            let mut prepared = writer.prepare_commit()?;
+            prepared.set_payload(&seq.to_string());
+            prepared.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The best chunks of one workspace for `query`, as (chunk id, BM25 score).
+    /// Any text is accepted: what the query syntax can't parse is read as words.
+    pub fn search(
+        &self,
+        workspace_id: i64,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<(i64, f32)>, IndexError> {
+        let f = self.fields;
+        let parser = QueryParser::for_index(&self.index, vec![f.body]);
+        let (text_query, _ignored) = parser.parse_query_lenient(query);
+        let workspace =
+            TermQuery::new(Term::from_field_u64(f.workspace_id, id(workspace_id)), IndexRecordOption::Basic);
+        let query = BooleanQuery::new(vec![(Occur::Must, Box::new(workspace)), (Occur::Must, text_query)]);
+        let searcher = self.reader.searcher();
+        let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            if let Some(chunk_id) = doc.get_first(f.chunk_id).and_then(|v| v.as_u64()) {
+                hits.push((i64::try_from(chunk_id).unwrap_or(i64::MAX), score));
+            }
+        }
+        Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(id: i64, workspace_id: i64, document_id: i64, text: &str) -> IndexedChunk {
+        IndexedChunk {
+            id,
+            workspace_id,
+            document_id,
+            title: "Guide".into(),
+            heading_path: "Guide".into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn searches_one_workspace_and_forgets_replaced_documents() {
+        let index = KeywordIndex::in_memory().unwrap();
+        index
+            .add_chunks(&[
+                chunk(1, 1, 10, "Resetting your password happens in Settings."),
+                chunk(2, 1, 11, "Billing is monthly."),
+                chunk(3, 2, 20, "Password resets for workspace two."),
+            ])
+            .unwrap();
+        index.commit(7).unwrap();
+        assert_eq!(index.applied(), 7);
+        let hits = index.search(1, "how do I reset my password?", 10).unwrap();
+        assert_eq!(hits.iter().map(|h| h.0).collect::<Vec<_>>(), [1], "stemmed, one workspace");
+        // Query syntax a visitor might type by accident is read as words.
+        assert!(index.search(1, "password AND (\"unclosed", 10).is_ok());
+        assert!(index.search(1, "+-:^~*", 10).unwrap().is_empty());
+
+        index.replace_document(10, &[]).unwrap();
+        index.commit(8).unwrap();
+        assert!(index.search(1, "password", 10).unwrap().is_empty());
+    }
+}

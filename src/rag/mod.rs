@@ -1,0 +1,254 @@
+//! The knowledge base: documents in, passages out.
+//!
+//! Adding a document stores it with a job in the database (so the work survives a
+//! crash and any node may do it); background workers claim jobs, extract sections,
+//! chunk them and store the chunks; every change is written to a change feed that
+//! each node follows to keep its own keyword index current. Search asks the index
+//! for chunk ids and the database for the chunks, so a deleted document's chunks
+//! leave the results at once on every node.
+
+pub mod chunk;
+pub mod extract;
+pub mod index;
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use self::extract::{ExtractError, Kind};
+use self::index::{IndexError, KeywordIndex};
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::store::{ChunkHit, Job, Store, StoreError};
+
+/// How long a claimed job is ours without a heartbeat.
+const LEASE_MS: i64 = 30_000;
+const HEARTBEAT: Duration = Duration::from_secs(10);
+/// A job that was claimed this many times without finishing fails for good.
+const MAX_ATTEMPTS: i64 = 3;
+/// How often each node looks at the change feed for other nodes' work.
+const FEED_POLL: Duration = Duration::from_secs(1);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RagError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    #[error("a background task failed")]
+    Join(#[from] tokio::task::JoinError),
+}
+
+/// One search result.
+#[derive(Debug, Clone)]
+pub struct Passage {
+    pub hit: ChunkHit,
+    pub score: f32,
+}
+
+impl Passage {
+    /// Where to cite: the document's URL, with the heading's fragment when known.
+    pub fn citation_url(&self) -> Option<String> {
+        let url = self.hit.url.as_deref()?;
+        let base = url.split_once('#').map_or(url, |(base, _)| base);
+        Some(match &self.hit.anchor {
+            Some(anchor) => format!("{base}#{anchor}"),
+            None => url.to_owned(),
+        })
+    }
+}
+
+pub struct KnowledgeBase {
+    store: Arc<dyn Store>,
+    config: Arc<Config>,
+    index: Arc<KeywordIndex>,
+    /// The last change-feed sequence applied to `index`.
+    applied: AtomicI64,
+    /// One sync at a time.
+    syncing: tokio::sync::Mutex<()>,
+    /// Wakes idle workers when a job is added on this node.
+    work: Notify,
+}
+
+impl KnowledgeBase {
+    /// Opens this node's index and brings it up to date with the database,
+    /// rebuilding it when it is new or belongs to another database.
+    pub async fn open(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Arc<Self>, RagError> {
+        let dir = config.data_dir.join("index");
+        let index = tokio::task::spawn_blocking(move || KeywordIndex::open(&dir)).await??;
+        let applied = index.applied();
+        let kb = Arc::new(Self {
+            store,
+            config,
+            index: Arc::new(index),
+            applied: AtomicI64::new(applied),
+            syncing: tokio::sync::Mutex::new(()),
+            work: Notify::new(),
+        });
+        let last = kb.store.last_index_change().await?;
+        if applied == 0 || applied > last {
+            kb.rebuild().await?;
+        } else {
+            kb.sync().await?;
+        }
+        Ok(kb)
+    }
+
+    /// Rebuilds the index from every ready chunk in the database.
+    pub async fn rebuild(&self) -> Result<usize, RagError> {
+        let _guard = self.syncing.lock().await;
+        let seq = self.store.last_index_change().await?;
+        let index = Arc::clone(&self.index);
+        tokio::task::spawn_blocking(move || index.clear()).await??;
+        let (mut after, mut total) = (0, 0);
+        loop {
+            let batch = self.store.all_chunks_to_index(after, 2000).await?;
+            let Some(last) = batch.last() else { break };
+            after = last.id;
+            total += batch.len();
+            let index = Arc::clone(&self.index);
+            tokio::task::spawn_blocking(move || index.add_chunks(&batch)).await??;
+        }
+        self.commit(seq).await?;
+        tracing::info!(chunks = total, seq, "search index rebuilt");
+        Ok(total)
+    }
+
+    /// Applies the change feed since the last sync.
+    pub async fn sync(&self) -> Result<(), RagError> {
+        let _guard = self.syncing.lock().await;
+        loop {
+            let after = self.applied.load(Ordering::Acquire);
+            let changes = self.store.index_changes_after(after, 500).await?;
+            let Some(last) = changes.last().map(|c| c.seq) else { return Ok(()) };
+            let documents: BTreeSet<i64> = changes.iter().map(|c| c.document_id).collect();
+            for document_id in documents {
+                let chunks = self.store.chunks_to_index(document_id).await?;
+                let index = Arc::clone(&self.index);
+                tokio::task::spawn_blocking(move || index.replace_document(document_id, &chunks)).await??;
+            }
+            self.commit(last).await?;
+            if changes.len() < 500 {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn commit(&self, seq: i64) -> Result<(), RagError> {
+        let index = Arc::clone(&self.index);
+        tokio::task::spawn_blocking(move || index.commit(seq)).await??;
+        self.applied.store(seq, Ordering::Release);
+        Ok(())
+    }
+
+    /// Tells this node's workers there is work.
+    pub fn job_added(&self) {
+        self.work.notify_waiters();
+    }
+
+    /// The best passages of a workspace for `query`, best first.
+    pub async fn search(
+        &self,
+        workspace_id: i64,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Passage>, RagError> {
+        let index = Arc::clone(&self.index);
+        let query = query.to_owned();
+        // Ask for a few more than needed: some may belong to documents deleted
+        // a moment ago, which the database no longer returns.
+        let want = limit + 10;
+        let ranked = tokio::task::spawn_blocking(move || index.search(workspace_id, &query, want)).await??;
+        let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
+        let mut hits: HashMap<i64, ChunkHit> =
+            self.store.chunk_hits(workspace_id, &ids).await?.into_iter().map(|h| (h.chunk_id, h)).collect();
+        Ok(ranked
+            .into_iter()
+            .filter_map(|(id, score)| hits.remove(&id).map(|hit| Passage { hit, score }))
+            .take(limit)
+            .collect())
+    }
+
+    /// Runs `workers` job workers and the change-feed follower until `stop`.
+    pub async fn run_background(self: Arc<Self>, stop: impl Future<Output = ()> + Send) {
+        let workers = usize::from(self.config.ingest.workers.max(1));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            tasks.spawn(Arc::clone(&self).work_loop());
+        }
+        tasks.spawn(Arc::clone(&self).follow_feed());
+        stop.await;
+        tasks.abort_all();
+    }
+
+    async fn follow_feed(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(FEED_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(err) = self.sync().await {
+                tracing::warn!(error = %crate::error::ErrorChain(&err), "search index sync failed");
+            }
+        }
+    }
+
+    async fn work_loop(self: Arc<Self>) {
+        loop {
+            let notified = self.work.notified();
+            match self.store.claim_job(now_ms(), LEASE_MS).await {
+                Ok(Some(job)) => {
+                    if let Err(err) = self.process(&job).await {
+                        // The lease runs out and the job is tried again.
+                        tracing::warn!(error = %crate::error::ErrorChain(&err), job = job.id, "processing failed");
+                    }
+                }
+                Ok(None) => {
+                    let _ = tokio::time::timeout(FEED_POLL, notified).await;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %crate::error::ErrorChain(&err), "cannot claim a job");
+                    tokio::time::sleep(FEED_POLL).await;
+                }
+            }
+        }
+    }
+
+    /// Processes one claimed job: extract, chunk, store, index.
+    pub async fn process(&self, job: &Job) -> Result<(), RagError> {
+        let Some(input) = self.store.start_job(job, now_ms()).await? else {
+            return Ok(()); // deleted meanwhile
+        };
+        if job.attempts > MAX_ATTEMPTS {
+            let message = "Processing was interrupted too many times; delete the document and add it again.";
+            self.store.fail_job(job, message, now_ms()).await?;
+            return Ok(());
+        }
+        let heartbeat = {
+            let store = Arc::clone(&self.store);
+            let job_id = job.id;
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(HEARTBEAT).await;
+                    let _ = store.renew_job(job_id, now_ms() + LEASE_MS).await;
+                }
+            })
+        };
+        let (size, overlap) = (self.config.ingest.chunk_size, self.config.ingest.chunk_overlap);
+        let outcome = tokio::task::spawn_blocking(move || {
+            let kind = Kind::parse(&input.kind).unwrap_or(Kind::Text);
+            extract::extract(kind, &input.content).map(|doc| chunk::chunk(kind, &doc.sections, size, overlap))
+        })
+        .await;
+        heartbeat.abort();
+        match outcome? {
+            Ok(chunks) if !chunks.is_empty() => self.store.finish_job(job, &chunks, now_ms()).await?,
+            Ok(_) => self.store.fail_job(job, &ExtractError::Empty.to_string(), now_ms()).await?,
+            Err(err) => self.store.fail_job(job, &err.to_string(), now_ms()).await?,
+        }
+        self.sync().await
+    }
+}

@@ -1,0 +1,434 @@
+//! Knowledge in the database: documents, their chunks, the processing queue and
+//! the change feed. The database is the source of truth; each node's search
+//! index is derived from it (see `rag::index`).
+//!
+//! Like `queries.rs`, the SQL both databases share is written once in
+//! [`impl_knowledge!`]; claiming a job and fetching chunks by id differ per
+//! database and are passed in.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::StoreResult;
+use crate::clock::serde_rfc3339;
+
+/// A document as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Document {
+    pub id: i64,
+    pub workspace_id: i64,
+    pub title: String,
+    /// The file name or URL the document came from.
+    pub source: String,
+    /// Where a reader can see it; citations link here. `null` when unknown.
+    pub url: Option<String>,
+    /// `text`, `markdown` or `html`.
+    pub kind: String,
+    /// `pending`, `processing`, `ready` or `failed`.
+    pub status: String,
+    /// Why processing failed, for a person.
+    pub error: Option<String>,
+    pub chunk_count: i64,
+    pub size_bytes: i64,
+    #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: i64,
+}
+
+/// A document to add; `content` is kept so that processing survives restarts.
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub workspace_id: i64,
+    pub title: String,
+    pub source: String,
+    pub url: Option<String>,
+    pub kind: String,
+    pub content_hash: String,
+    pub content: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub enum AddOutcome {
+    Added(Document),
+    /// The workspace already holds this exact content.
+    Duplicate(Document),
+}
+
+/// A claimed processing job.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub document_id: i64,
+    pub attempts: i64,
+}
+
+/// What processing needs of a document.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct JobInput {
+    pub workspace_id: i64,
+    pub title: String,
+    pub source: String,
+    pub kind: String,
+    pub content: Vec<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewChunk {
+    pub heading_path: String,
+    pub anchor: Option<String>,
+    pub text: String,
+}
+
+/// A chunk as the search index takes it in.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IndexedChunk {
+    pub id: i64,
+    pub workspace_id: i64,
+    pub document_id: i64,
+    pub title: String,
+    pub heading_path: String,
+    pub text: String,
+}
+
+/// A chunk as search results show it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChunkHit {
+    pub chunk_id: i64,
+    pub document_id: i64,
+    pub title: String,
+    pub source: String,
+    pub url: Option<String>,
+    pub heading_path: String,
+    pub anchor: Option<String>,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct IndexChange {
+    pub seq: i64,
+    pub workspace_id: i64,
+    pub document_id: i64,
+}
+
+#[async_trait]
+pub trait Knowledge: Send + Sync {
+    /// Stores a document and queues it, or finds the same content already there.
+    async fn add_document(&self, doc: &NewDocument, now: i64) -> StoreResult<AddOutcome>;
+    async fn list_documents(&self, user_id: i64, workspace_id: i64) -> StoreResult<Vec<Document>>;
+    async fn document(&self, user_id: i64, workspace_id: i64, id: i64) -> StoreResult<Option<Document>>;
+    async fn update_document(
+        &self,
+        workspace_id: i64,
+        id: i64,
+        title: &str,
+        url: Option<&str>,
+        now: i64,
+    ) -> StoreResult<()>;
+    /// Deletes a document and its chunks, and tells the change feed.
+    async fn delete_document(&self, workspace_id: i64, id: i64, now: i64) -> StoreResult<bool>;
+
+    /// Takes the oldest job that is pending or whose lease ran out, for `lease_ms`.
+    async fn claim_job(&self, now: i64, lease_ms: i64) -> StoreResult<Option<Job>>;
+    async fn renew_job(&self, job_id: i64, until: i64) -> StoreResult<()>;
+    /// Marks the document `processing` and returns what is needed to process it.
+    async fn start_job(&self, job: &Job, now: i64) -> StoreResult<Option<JobInput>>;
+    /// Replaces the document's chunks, marks it `ready` and the job done.
+    async fn finish_job(&self, job: &Job, chunks: &[NewChunk], now: i64) -> StoreResult<()>;
+    /// Marks the document `failed` with a reason and the job failed.
+    async fn fail_job(&self, job: &Job, error: &str, now: i64) -> StoreResult<()>;
+
+    /// The newest change's sequence number (0 when none).
+    async fn last_index_change(&self) -> StoreResult<i64>;
+    async fn index_changes_after(&self, seq: i64, limit: i64) -> StoreResult<Vec<IndexChange>>;
+    /// The chunks of a ready document (none when it is gone or not ready).
+    async fn chunks_to_index(&self, document_id: i64) -> StoreResult<Vec<IndexedChunk>>;
+    /// Every chunk of every ready document with `id > after`, in id order.
+    async fn all_chunks_to_index(&self, after: i64, limit: i64) -> StoreResult<Vec<IndexedChunk>>;
+    /// Chunks by id, only those in the workspace whose documents are ready, in any order.
+    async fn chunk_hits(&self, workspace_id: i64, ids: &[i64]) -> StoreResult<Vec<ChunkHit>>;
+}
+
+/// Columns of [`Document`], on table alias `d`.
+macro_rules! document_columns {
+    () => {
+        "d.id, d.workspace_id, d.title, d.source, d.url, d.kind, d.status, d.error, d.chunk_count,
+         d.size_bytes, d.created_at, d.updated_at"
+    };
+}
+pub(super) use document_columns;
+
+/// Expands into `impl Knowledge for $store` with the shared methods plus `$extra`.
+macro_rules! impl_knowledge {
+    ($store:ty, { $($extra:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Knowledge for $store {
+            $($extra)*
+
+            async fn add_document(&self, doc: &NewDocument, now: i64) -> StoreResult<AddOutcome> {
+                let mut tx = self.pool.begin().await?;
+                let inserted: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO documents (workspace_id, title, source, url, kind, content_hash, size_bytes,
+                                            status, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)
+                     ON CONFLICT (workspace_id, content_hash) DO NOTHING
+                     RETURNING id",
+                )
+                .bind(doc.workspace_id)
+                .bind(&doc.title)
+                .bind(&doc.source)
+                .bind(&doc.url)
+                .bind(&doc.kind)
+                .bind(&doc.content_hash)
+                .bind(i64::try_from(doc.content.len()).unwrap_or(i64::MAX))
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(id) = inserted else {
+                    tx.rollback().await?;
+                    let existing: Document = sqlx::query_as(concat!(
+                        "SELECT ", knowledge::document_columns!(),
+                        " FROM documents d WHERE d.workspace_id = $1 AND d.content_hash = $2"
+                    ))
+                    .bind(doc.workspace_id)
+                    .bind(&doc.content_hash)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    return Ok(AddOutcome::Duplicate(existing));
+                };
+                sqlx::query("INSERT INTO document_contents (document_id, content) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind(&doc.content)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO jobs (document_id, status, created_at, updated_at) VALUES ($1, 'pending', $2, $2)",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                let added: Document = sqlx::query_as(concat!(
+                    "SELECT ", knowledge::document_columns!(), " FROM documents d WHERE d.id = $1"
+                ))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(AddOutcome::Added(added))
+            }
+
+            async fn list_documents(&self, user_id: i64, workspace_id: i64) -> StoreResult<Vec<Document>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ", knowledge::document_columns!(), " FROM documents d
+                       JOIN workspace_members m ON m.workspace_id = d.workspace_id AND m.user_id = $1
+                      WHERE d.workspace_id = $2 ORDER BY d.id"
+                ))
+                .bind(user_id)
+                .bind(workspace_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn document(&self, user_id: i64, workspace_id: i64, id: i64) -> StoreResult<Option<Document>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ", knowledge::document_columns!(), " FROM documents d
+                       JOIN workspace_members m ON m.workspace_id = d.workspace_id AND m.user_id = $1
+                      WHERE d.workspace_id = $2 AND d.id = $3"
+                ))
+                .bind(user_id)
+                .bind(workspace_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn update_document(
+                &self,
+                workspace_id: i64,
+                id: i64,
+                title: &str,
+                url: Option<&str>,
+                now: i64,
+            ) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE documents SET title = $3, url = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2")
+                    .bind(workspace_id)
+                    .bind(id)
+                    .bind(title)
+                    .bind(url)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                // The title is indexed with every chunk.
+                sqlx::query("INSERT INTO index_changes (workspace_id, document_id, created_at) VALUES ($1, $2, $3)")
+                    .bind(workspace_id)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn delete_document(&self, workspace_id: i64, id: i64, now: i64) -> StoreResult<bool> {
+                let mut tx = self.pool.begin().await?;
+                let gone = sqlx::query("DELETE FROM documents WHERE workspace_id = $1 AND id = $2")
+                    .bind(workspace_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if gone == 1 {
+                    sqlx::query("INSERT INTO index_changes (workspace_id, document_id, created_at) VALUES ($1, $2, $3)")
+                        .bind(workspace_id)
+                        .bind(id)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(gone == 1)
+            }
+
+            async fn renew_job(&self, job_id: i64, until: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE jobs SET locked_until = $2 WHERE id = $1 AND status = 'running'")
+                    .bind(job_id)
+                    .bind(until)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn start_job(&self, job: &Job, now: i64) -> StoreResult<Option<JobInput>> {
+                sqlx::query("UPDATE documents SET status = 'processing', updated_at = $2 WHERE id = $1")
+                    .bind(job.document_id)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(sqlx::query_as(
+                    "SELECT d.workspace_id, d.title, d.source, d.kind, c.content
+                       FROM documents d JOIN document_contents c ON c.document_id = d.id WHERE d.id = $1",
+                )
+                .bind(job.document_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn finish_job(&self, job: &Job, chunks: &[NewChunk], now: i64) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                let workspace_id: Option<i64> =
+                    sqlx::query_scalar("SELECT workspace_id FROM documents WHERE id = $1")
+                        .bind(job.document_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let Some(workspace_id) = workspace_id else {
+                    // Deleted while it was being processed: nothing to store.
+                    tx.rollback().await?;
+                    return Ok(());
+                };
+                sqlx::query("DELETE FROM chunks WHERE document_id = $1")
+                    .bind(job.document_id)
+                    .execute(&mut *tx)
+                    .await?;
+                for (ordinal, chunk) in chunks.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO chunks (document_id, workspace_id, ordinal, heading_path, anchor, text)
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(job.document_id)
+                    .bind(workspace_id)
+                    .bind(i64::try_from(ordinal).unwrap_or(i64::MAX))
+                    .bind(&chunk.heading_path)
+                    .bind(&chunk.anchor)
+                    .bind(&chunk.text)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                sqlx::query(
+                    "UPDATE documents SET status = 'ready', error = NULL, chunk_count = $2, updated_at = $3
+                      WHERE id = $1",
+                )
+                .bind(job.document_id)
+                .bind(i64::try_from(chunks.len()).unwrap_or(i64::MAX))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $2 WHERE id = $1")
+                    .bind(job.id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("INSERT INTO index_changes (workspace_id, document_id, created_at) VALUES ($1, $2, $3)")
+                    .bind(workspace_id)
+                    .bind(job.document_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn fail_job(&self, job: &Job, error: &str, now: i64) -> StoreResult<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("UPDATE documents SET status = 'failed', error = $2, chunk_count = 0, updated_at = $3 WHERE id = $1")
+                    .bind(job.document_id)
+                    .bind(error)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE jobs SET status = 'failed', locked_until = NULL, updated_at = $2 WHERE id = $1")
+                    .bind(job.id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn last_index_change(&self) -> StoreResult<i64> {
+                let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM index_changes")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(seq.unwrap_or(0))
+            }
+
+            async fn index_changes_after(&self, seq: i64, limit: i64) -> StoreResult<Vec<IndexChange>> {
+                Ok(sqlx::query_as(
+                    "SELECT seq, workspace_id, document_id FROM index_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn chunks_to_index(&self, document_id: i64) -> StoreResult<Vec<IndexedChunk>> {
+                Ok(sqlx::query_as(
+                    "SELECT c.id, c.workspace_id, c.document_id, d.title, c.heading_path, c.text
+                       FROM chunks c JOIN documents d ON d.id = c.document_id
+                      WHERE c.document_id = $1 AND d.status = 'ready' ORDER BY c.ordinal",
+                )
+                .bind(document_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn all_chunks_to_index(&self, after: i64, limit: i64) -> StoreResult<Vec<IndexedChunk>> {
+                Ok(sqlx::query_as(
+                    "SELECT c.id, c.workspace_id, c.document_id, d.title, c.heading_path, c.text
+                       FROM chunks c JOIN documents d ON d.id = c.document_id
+                      WHERE c.id > $1 AND d.status = 'ready' ORDER BY c.id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+        }
+    };
+}
+pub(super) use impl_knowledge;
