@@ -151,12 +151,19 @@ impl KnowledgeBase {
     }
 
     /// The best passages of a workspace for `query`, best first.
+    ///
+    /// When the change feed is ahead of this node's index (a document became
+    /// ready a moment ago, here or on another node) the index catches up first,
+    /// so a search never misses what the database already shows as ready.
     pub async fn search(
         &self,
         workspace_id: i64,
         query: &str,
         limit: usize,
     ) -> Result<Vec<Passage>, RagError> {
+        if self.store.last_index_change().await? > self.applied.load(Ordering::Acquire) {
+            self.sync().await?;
+        }
         let index = Arc::clone(&self.index);
         let query = query.to_owned();
         // Ask for a few more than needed: some may belong to documents deleted

@@ -169,7 +169,7 @@ macro_rules! impl_knowledge {
             $($extra)*
 
             async fn add_document(&self, doc: &NewDocument, now: i64) -> StoreResult<AddOutcome> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let inserted: Option<i64> = sqlx::query_scalar(
                     "INSERT INTO documents (workspace_id, title, source, url, kind, content_hash, size_bytes,
                                             status, created_at, updated_at)
@@ -254,7 +254,7 @@ macro_rules! impl_knowledge {
                 url: Option<&str>,
                 now: i64,
             ) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 sqlx::query("UPDATE documents SET title = $3, url = $4, updated_at = $5 WHERE workspace_id = $1 AND id = $2")
                     .bind(workspace_id)
                     .bind(id)
@@ -275,7 +275,7 @@ macro_rules! impl_knowledge {
             }
 
             async fn delete_document(&self, workspace_id: i64, id: i64, now: i64) -> StoreResult<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let gone = sqlx::query("DELETE FROM documents WHERE workspace_id = $1 AND id = $2")
                     .bind(workspace_id)
                     .bind(id)
@@ -319,7 +319,7 @@ macro_rules! impl_knowledge {
             }
 
             async fn finish_job(&self, job: &Job, chunks: &[NewChunk], now: i64) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let workspace_id: Option<i64> =
                     sqlx::query_scalar("SELECT workspace_id FROM documents WHERE id = $1")
                         .bind(job.document_id)
@@ -373,7 +373,7 @@ macro_rules! impl_knowledge {
             }
 
             async fn fail_job(&self, job: &Job, error: &str, now: i64) -> StoreResult<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 sqlx::query("UPDATE documents SET status = 'failed', error = $2, chunk_count = 0, updated_at = $3 WHERE id = $1")
                     .bind(job.document_id)
                     .bind(error)

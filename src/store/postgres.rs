@@ -27,6 +27,12 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+}
+
 impl_store!(PgStore, {
     fn kind(&self) -> DatabaseKind {
         DatabaseKind::Postgres

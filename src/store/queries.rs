@@ -231,7 +231,7 @@ macro_rules! impl_store {
 
             async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<bool> {
                 let now = $crate::clock::now_ms();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let changed = sqlx::query(
                     "UPDATE users SET password_hash = $2, updated_at = $3, token_version = token_version + 1
                       WHERE id = $1",
@@ -272,7 +272,7 @@ macro_rules! impl_store {
                 next: &NewRefreshToken,
                 now: i64,
             ) -> StoreResult<RotateOutcome> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 // Write first: the conditional update both claims the token and takes
                 // the write lock, so two concurrent uses cannot both succeed.
                 let claimed: Option<(i64, String)> = sqlx::query_as(
@@ -412,7 +412,7 @@ macro_rules! impl_store {
 
             async fn create_workspace(&self, owner_id: i64, name: &str) -> StoreResult<Workspace> {
                 let now = $crate::clock::now_ms();
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO workspaces (owner_id, name, name_key, created_at, updated_at)
                      VALUES ($1, $2, $4, $3, $3)
@@ -578,7 +578,7 @@ macro_rules! impl_store {
             }
 
             async fn add_message(&self, message: &NewMessage) -> StoreResult<i64> {
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 let id: i64 = sqlx::query_scalar(
                     "INSERT INTO messages (session_id, bot_id, role, content, sources, prompt_tokens,
                                            completion_tokens, latency_ms, created_at)

@@ -43,6 +43,15 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// A transaction that takes the write lock at once. A deferred one that reads
+    /// first cannot upgrade once another connection has written (SQLITE_BUSY
+    /// without waiting); an immediate one waits its turn under the busy timeout.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
 impl_store!(SqliteStore, {
     fn kind(&self) -> DatabaseKind {
         DatabaseKind::Sqlite

@@ -4,6 +4,7 @@
 mod auth;
 mod bots;
 mod cli;
+mod documents;
 mod edge;
 mod helpers;
 mod store;
