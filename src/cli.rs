@@ -53,6 +53,27 @@ pub enum Command {
     /// Manage platform users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Add files and folders (recursively: .txt, .md, .html) to a workspace and process them.
+    Ingest {
+        #[arg(long)]
+        workspace: i64,
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
+    },
+    /// Print a workspace's best passages for a query, with scores (for debugging retrieval).
+    Search {
+        #[arg(long)]
+        workspace: i64,
+        #[arg(long, default_value_t = 5)]
+        limit: usize,
+        query: String,
+    },
+    /// Rebuild this data folder's search index from the database (stop its server first).
+    Reindex {
+        /// Only this workspace.
+        #[arg(long)]
+        workspace: Option<i64>,
+    },
     /// Exit 0 when the server's /healthz answers 200 (for container health checks).
     Healthcheck {
         /// Address of the health endpoint [default: from `bind`, e.g. http://127.0.0.1:8000/healthz].
@@ -107,6 +128,11 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::Migrate { sample } => migrate(config, sample).await,
         Command::User(command) => user(config, command).await,
         Command::Healthcheck { url } => healthcheck(&config, url.as_deref()).await,
+        Command::Ingest { workspace, paths } => crate::ingest_cli::ingest(config, workspace, &paths).await,
+        Command::Search { workspace, limit, query } => {
+            crate::ingest_cli::search(config, workspace, &query, limit).await
+        }
+        Command::Reindex { workspace } => crate::ingest_cli::reindex(config, workspace).await,
     }
 }
 

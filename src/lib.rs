@@ -16,6 +16,8 @@ pub mod config;
 pub mod error;
 /// Routers, extractors and middleware of the HTTP API, one file per area.
 pub mod http;
+/// `docent ingest`, `docent search` and `docent reindex`.
+pub mod ingest_cli;
 /// Prometheus metrics kept per application.
 pub mod metrics;
 /// The knowledge base: extraction, chunking, the job queue, the keyword index, search.

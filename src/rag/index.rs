@@ -131,6 +131,13 @@ impl KeywordIndex {
         Ok(())
     }
 
+    /// Removes one workspace's chunks (before rebuilding it).
+    pub fn remove_workspace(&self, workspace_id: i64) -> Result<(), IndexError> {
+        let writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;
+        writer.delete_term(Term::from_field_u64(self.fields.workspace_id, id(workspace_id)));
+        Ok(())
+    }
+
     /// Removes everything (before a rebuild).
     pub fn clear(&self) -> Result<(), IndexError> {
         let writer = self.writer.lock().map_err(|_| IndexError::Poisoned)?;

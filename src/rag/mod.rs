@@ -43,6 +43,19 @@ pub enum RagError {
     Join(#[from] tokio::task::JoinError),
 }
 
+impl RagError {
+    /// True when another process (a running server) holds this data folder's index.
+    pub fn is_index_locked(&self) -> bool {
+        matches!(
+            self,
+            Self::Index(IndexError::Tantivy(tantivy::TantivyError::LockFailure(
+                tantivy::directory::error::LockError::LockBusy,
+                _
+            )))
+        )
+    }
+}
+
 /// One search result.
 #[derive(Debug, Clone)]
 pub struct Passage {
@@ -98,21 +111,31 @@ impl KnowledgeBase {
         Ok(kb)
     }
 
-    /// Rebuilds the index from every ready chunk in the database.
+    /// Rebuilds the index from every ready chunk in the database, or only those
+    /// of one workspace.
     pub async fn rebuild(&self) -> Result<usize, RagError> {
+        self.rebuild_scope(None).await
+    }
+
+    pub async fn rebuild_workspace(&self, workspace_id: i64) -> Result<usize, RagError> {
+        self.rebuild_scope(Some(workspace_id)).await
+    }
+
+    async fn rebuild_scope(&self, workspace_id: Option<i64>) -> Result<usize, RagError> {
         let _guard = self.syncing.lock().await;
-        let seq = self.store.last_index_change().await?;
+        // Changes made while we copy are applied again by the next sync: harmless,
+        // as applying a change replaces the document's chunks.
+        let seq = match workspace_id {
+            None => self.store.last_index_change().await?,
+            Some(_) => self.applied.load(Ordering::Acquire),
+        };
         let index = Arc::clone(&self.index);
-        tokio::task::spawn_blocking(move || index.clear()).await??;
-        let (mut after, mut total) = (0, 0);
-        loop {
-            let batch = self.store.all_chunks_to_index(after, 2000).await?;
-            let Some(last) = batch.last() else { break };
-            after = last.id;
-            total += batch.len();
-            let index = Arc::clone(&self.index);
-            tokio::task::spawn_blocking(move || index.add_chunks(&batch)).await??;
-        }
+        tokio::task::spawn_blocking(move || match workspace_id {
+            None => index.clear(),
+            Some(ws) => index.remove_workspace(ws),
+        })
+        .await??;
+        let total = copy_chunks(self.store.as_ref(), &self.index, workspace_id).await?;
         self.commit(seq).await?;
         tracing::info!(chunks = total, seq, "search index rebuilt");
         Ok(total)
@@ -170,14 +193,7 @@ impl KnowledgeBase {
         // a moment ago, which the database no longer returns.
         let want = limit + 10;
         let ranked = tokio::task::spawn_blocking(move || index.search(workspace_id, &query, want)).await??;
-        let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
-        let mut hits: HashMap<i64, ChunkHit> =
-            self.store.chunk_hits(workspace_id, &ids).await?.into_iter().map(|h| (h.chunk_id, h)).collect();
-        Ok(ranked
-            .into_iter()
-            .filter_map(|(id, score)| hits.remove(&id).map(|hit| Passage { hit, score }))
-            .take(limit)
-            .collect())
+        passages(self.store.as_ref(), workspace_id, ranked, limit).await
     }
 
     /// Runs `workers` job workers and the change-feed follower until `stop`.
@@ -258,4 +274,58 @@ impl KnowledgeBase {
         }
         self.sync().await
     }
+}
+
+/// Adds every ready chunk (of one workspace, or all) from the database to `index`.
+async fn copy_chunks(
+    store: &dyn Store,
+    index: &Arc<KeywordIndex>,
+    workspace_id: Option<i64>,
+) -> Result<usize, RagError> {
+    let (mut after, mut total) = (0, 0);
+    loop {
+        let batch = store.all_chunks_to_index(workspace_id, after, 2000).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        total += batch.len();
+        let index = Arc::clone(index);
+        tokio::task::spawn_blocking(move || index.add_chunks(&batch)).await??;
+    }
+    Ok(total)
+}
+
+/// Searches one workspace straight from the database, with a throwaway index in
+/// memory: always current and needs no data folder, so `docent search` works
+/// beside a running server. Fine for debugging, too slow for serving.
+pub async fn search_database(
+    store: Arc<dyn Store>,
+    workspace_id: i64,
+    query: &str,
+    limit: usize,
+) -> Result<Vec<Passage>, RagError> {
+    let index = Arc::new(tokio::task::spawn_blocking(KeywordIndex::in_memory).await??);
+    copy_chunks(store.as_ref(), &index, Some(workspace_id)).await?;
+    let committed = Arc::clone(&index);
+    tokio::task::spawn_blocking(move || committed.commit(0)).await??;
+    let query = query.to_owned();
+    let ranked = tokio::task::spawn_blocking(move || index.search(workspace_id, &query, limit)).await??;
+    passages(store.as_ref(), workspace_id, ranked, limit).await
+}
+
+/// The chunks behind ranked ids, from the database, in rank order; ids whose
+/// chunks are gone (a document deleted a moment ago) are skipped.
+async fn passages(
+    store: &dyn Store,
+    workspace_id: i64,
+    ranked: Vec<(i64, f32)>,
+    limit: usize,
+) -> Result<Vec<Passage>, RagError> {
+    let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
+    let mut hits: HashMap<i64, ChunkHit> =
+        store.chunk_hits(workspace_id, &ids).await?.into_iter().map(|h| (h.chunk_id, h)).collect();
+    Ok(ranked
+        .into_iter()
+        .filter_map(|(id, score)| hits.remove(&id).map(|hit| Passage { hit, score }))
+        .take(limit)
+        .collect())
 }

@@ -146,8 +146,20 @@ pub trait Knowledge: Send + Sync {
     async fn index_changes_after(&self, seq: i64, limit: i64) -> StoreResult<Vec<IndexChange>>;
     /// The chunks of a ready document (none when it is gone or not ready).
     async fn chunks_to_index(&self, document_id: i64) -> StoreResult<Vec<IndexedChunk>>;
-    /// Every chunk of every ready document with `id > after`, in id order.
-    async fn all_chunks_to_index(&self, after: i64, limit: i64) -> StoreResult<Vec<IndexedChunk>>;
+    /// Every chunk of every ready document (of one workspace, or all) with
+    /// `id > after`, in id order.
+    async fn all_chunks_to_index(
+        &self,
+        workspace_id: Option<i64>,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<IndexedChunk>>;
+    /// A document by id alone, for the command line (no membership check).
+    async fn document_by_id(&self, id: i64) -> StoreResult<Option<Document>>;
+    /// A workspace's name by id alone, for the command line.
+    async fn workspace_name(&self, id: i64) -> StoreResult<Option<String>>;
+    /// How many documents of a workspace are still `pending` or `processing`.
+    async fn unsettled_documents(&self, workspace_id: i64) -> StoreResult<i64>;
     /// Chunks by id, only those in the workspace whose documents are ready, in any order.
     async fn chunk_hits(&self, workspace_id: i64, ids: &[i64]) -> StoreResult<Vec<ChunkHit>>;
 }
@@ -417,15 +429,48 @@ macro_rules! impl_knowledge {
                 .await?)
             }
 
-            async fn all_chunks_to_index(&self, after: i64, limit: i64) -> StoreResult<Vec<IndexedChunk>> {
+            async fn all_chunks_to_index(
+                &self,
+                workspace_id: Option<i64>,
+                after: i64,
+                limit: i64,
+            ) -> StoreResult<Vec<IndexedChunk>> {
                 Ok(sqlx::query_as(
                     "SELECT c.id, c.workspace_id, c.document_id, d.title, c.heading_path, c.text
                        FROM chunks c JOIN documents d ON d.id = c.document_id
-                      WHERE c.id > $1 AND d.status = 'ready' ORDER BY c.id LIMIT $2",
+                      WHERE c.id > $1 AND d.status = 'ready'
+                        AND (CAST($3 AS BIGINT) IS NULL OR c.workspace_id = $3)
+                      ORDER BY c.id LIMIT $2",
                 )
                 .bind(after)
                 .bind(limit)
+                .bind(workspace_id)
                 .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn document_by_id(&self, id: i64) -> StoreResult<Option<Document>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ", knowledge::document_columns!(), " FROM documents d WHERE d.id = $1"
+                ))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn workspace_name(&self, id: i64) -> StoreResult<Option<String>> {
+                Ok(sqlx::query_scalar("SELECT name FROM workspaces WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?)
+            }
+
+            async fn unsettled_documents(&self, workspace_id: i64) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM documents WHERE workspace_id = $1 AND status IN ('pending', 'processing')",
+                )
+                .bind(workspace_id)
+                .fetch_one(&self.pool)
                 .await?)
             }
         }

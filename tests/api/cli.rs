@@ -232,3 +232,50 @@ fn a_data_folder_name_is_a_path_not_a_url() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(dir.join("docent.db").exists());
 }
+
+#[tokio::test]
+async fn ingest_search_and_reindex_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(dir.path()).await;
+    let out = docent(dir.path(), &db)
+        .env("DOCENT_ADMIN_PASSWORD", "sample admin password")
+        .args(["migrate", "--sample"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    let docs = tempfile::tempdir().unwrap();
+    std::fs::create_dir(docs.path().join("guides")).unwrap();
+    std::fs::write(
+        docs.path().join("guides/account.md"),
+        "# Account\n## Reset\nOpen Settings to reset your password.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        docs.path().join("faq.html"),
+        "<h1>FAQ</h1><h2 id=\"billing\">Billing</h2><p>Invoices arrive monthly.</p>",
+    )
+    .unwrap();
+    std::fs::write(docs.path().join("logo.png"), [0x89, b'P', b'N', b'G']).unwrap();
+    let out = docent(dir.path(), &db).args(["ingest", "--workspace", "1"]).arg(docs.path()).output().unwrap();
+    let printed = text(&out.stdout);
+    assert!(out.status.success(), "{printed}{}", text(&out.stderr));
+    assert!(printed.contains("2 documents added, 0 already there, 1 skipped"), "{printed}");
+    assert!(printed.contains("[3/3]"), "{printed}");
+
+    let out = docent(dir.path(), &db)
+        .args(["search", "--workspace", "1", "how to reset my password"])
+        .output()
+        .unwrap();
+    let printed = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(printed.starts_with("1. ["), "{printed}");
+    assert!(printed.contains("account > Account > Reset"), "{printed}");
+
+    let out = docent(dir.path(), &db).arg("reindex").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("rebuilt: 2 chunks"), "{}", text(&out.stdout));
+    let out = docent(dir.path(), &db).args(["ingest", "--workspace", "99", "."]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no workspace 99"));
+}

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""Retrieval evaluation: ingest the git-doc corpus into a real Docent server and
+score its search on eval/questions.jsonl.
+
+Usage:  cargo build --release && python3 eval/run.py [--chunk-size 1000 --chunk-overlap 150]
+
+Prints hit@1, hit@5 and MRR@10 overall and per question style, the scores of
+the best result for answerable and unanswerable questions (to calibrate an
+"I don't know" threshold later), ingestion throughput and search latency.
+Standard library only. Not part of CI.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+BINARY = os.path.join(ROOT, "target", "release", "docent")
+PAGES = os.path.join(HERE, ".corpus", "pages")
+PASSWORD = "evaluation password 1"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Client:
+    def __init__(self, port):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.token = None
+
+    def call(self, method, path, body=None, headers=None):
+        headers = dict(headers or {})
+        if self.token:
+            headers["authorization"] = f"Bearer {self.token}"
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+            headers["content-type"] = "application/json"
+        self.conn.request(method, path, body, headers)
+        response = self.conn.getresponse()
+        data = response.read()
+        if response.status >= 300:
+            raise SystemExit(f"{method} {path} -> {response.status}: {data[:300]!r}")
+        return json.loads(data) if data else None
+
+    def upload(self, path, files):
+        boundary = uuid.uuid4().hex
+        parts = []
+        for name, content in files:
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+                f"Content-Type: application/octet-stream\r\n\r\n".encode()
+                + content
+                + b"\r\n"
+            )
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        return self.call("POST", path, body, {"content-type": f"multipart/form-data; boundary={boundary}"})
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--chunk-overlap", type=int, default=150)
+    args = parser.parse_args()
+    if not os.path.exists(BINARY):
+        raise SystemExit("build first: cargo build --release")
+    subprocess.run([os.path.join(HERE, "fetch-corpus.sh")], check=True, stdout=subprocess.DEVNULL)
+    questions = [json.loads(line) for line in open(os.path.join(HERE, "questions.jsonl"))]
+
+    data = tempfile.mkdtemp(prefix="docent-eval-")
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "DOCENT_DATA_DIR": data,
+        "DOCENT_ADMIN_PASSWORD": PASSWORD,
+        "DOCENT_LOG_LEVEL": "warn",
+        "DOCENT_INGEST_CHUNK_SIZE": str(args.chunk_size),
+        "DOCENT_INGEST_CHUNK_OVERLAP": str(args.chunk_overlap),
+        "DOCENT_INGEST_WORKERS": "2",
+    }
+    server = subprocess.Popen(
+        [BINARY, "serve", "--bind", f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL
+    )
+    try:
+        for _ in range(500):
+            try:
+                Client(port).call("GET", "/healthz")
+                break
+            except (OSError, SystemExit):
+                time.sleep(0.01)
+        client = Client(port)
+        client.token = client.call("POST", "/auth/login", {"username": "admin", "password": PASSWORD})[
+            "access_token"
+        ]
+        workspace = client.call("POST", "/workspaces", {"name": "git-doc"})["id"]
+
+        names = sorted(n for n in os.listdir(PAGES) if n.endswith(".html"))
+        total_bytes = 0
+        began = time.perf_counter()
+        for i in range(0, len(names), 20):
+            batch = []
+            for name in names[i : i + 20]:
+                content = open(os.path.join(PAGES, name), "rb").read()
+                total_bytes += len(content)
+                batch.append((name, content))
+            client.upload(f"/workspaces/{workspace}/documents", batch)
+        while True:
+            docs = client.call("GET", f"/workspaces/{workspace}/documents")
+            if all(d["status"] in ("ready", "failed") for d in docs):
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - began
+        chunks = sum(d["chunk_count"] for d in docs)
+        failed = [d["source"] for d in docs if d["status"] == "failed"]
+        print(
+            f"ingested {len(docs)} pages ({total_bytes / 1e6:.1f} MB), {chunks} chunks in {elapsed:.1f} s: "
+            f"{len(docs) / elapsed:.1f} pages/s, {chunks / elapsed:.0f} chunks/s; failed: {failed or 'none'}"
+        )
+        print(f"chunk_size {args.chunk_size}, overlap {args.chunk_overlap}")
+
+        per_style = {}
+        latencies, top_answerable, top_unanswerable = [], [], []
+        for q in questions:
+            t = time.perf_counter()
+            results = client.call(
+                "POST", f"/workspaces/{workspace}/search", {"query": q["question"], "limit": 50}
+            )["results"]
+            latencies.append(time.perf_counter() - t)
+            top = results[0]["score"] if results else 0.0
+            if not q["answers"]:
+                top_unanswerable.append(top)
+                continue
+            top_answerable.append(top)
+            # Rank by document: the first result from each page counts.
+            pages = []
+            for r in results:
+                if r["source"] not in pages:
+                    pages.append(r["source"])
+            rank = next((i + 1 for i, p in enumerate(pages[:10]) if p in q["answers"]), None)
+            for style in (q["style"], "all"):
+                s = per_style.setdefault(style, {"n": 0, "hit1": 0, "hit5": 0, "rr": 0.0})
+                s["n"] += 1
+                s["hit1"] += rank == 1
+                s["hit5"] += rank is not None and rank <= 5
+                s["rr"] += 1 / rank if rank else 0.0
+
+        print("\nkeyword (BM25) search, by document")
+        print(f"{'style':<12} {'n':>4} {'hit@1':>7} {'hit@5':>7} {'MRR@10':>7}")
+        for style in ["paraphrase", "keyword", "typo", "long", "all"]:
+            s = per_style.get(style)
+            if s:
+                n = s["n"]
+                print(f"{style:<12} {n:>4} {s['hit1'] / n:>7.3f} {s['hit5'] / n:>7.3f} {s['rr'] / n:>7.3f}")
+        latencies.sort()
+        print(
+            f"\nsearch latency over HTTP (limit 50), {len(latencies)} queries: "
+            f"p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms"
+        )
+        q = lambda xs: f"median {statistics.median(xs):.2f}, min {min(xs):.2f}, max {max(xs):.2f}"
+        print(f"best-result score, answerable ({len(top_answerable)}): {q(top_answerable)}")
+        print(f"best-result score, unanswerable ({len(top_unanswerable)}): {q(top_unanswerable)}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+//! The knowledge commands of the command line: `ingest`, `search`, `reindex`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use sha2::{Digest, Sha256};
+
+use crate::clock::now_ms;
+use crate::config::Config;
+use crate::rag::extract::Kind;
+use crate::rag::{KnowledgeBase, search_database};
+use crate::store::{self, AddOutcome, NewDocument, Store};
+use crate::telemetry;
+
+async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    telemetry::init(config.log_format, "warn");
+    std::fs::create_dir_all(&config.data_dir)?;
+    store::connect(config).await.context("cannot open the database")
+}
+
+async fn workspace(store: &dyn Store, id: i64) -> anyhow::Result<String> {
+    store.workspace_name(id).await?.with_context(|| format!("there is no workspace {id}"))
+}
+
+/// Every file under `paths` (folders recursively, hidden entries skipped), sorted.
+fn files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    fn walk(path: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+        let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        if meta.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| !p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')))
+                .collect();
+            entries.sort();
+            for entry in entries {
+                walk(&entry, out)?;
+            }
+        } else {
+            out.push(path.to_path_buf());
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for path in paths {
+        walk(path, &mut out)?;
+    }
+    Ok(out)
+}
+
+pub async fn ingest(config: Config, workspace_id: i64, paths: &[PathBuf]) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let store = open(&config).await?;
+    let name = workspace(store.as_ref(), workspace_id).await?;
+    let files = files(paths)?;
+    let max = u64::from(config.ingest.max_file_mb) * 1024 * 1024;
+    let started = Instant::now();
+    let (mut added, mut duplicates, mut skipped) = (Vec::new(), 0, 0);
+    for (i, path) in files.iter().enumerate() {
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+        let progress = format!("[{}/{}]", i + 1, files.len());
+        let Some(kind) = Kind::from_file_name(&file_name) else {
+            println!("{progress} skipped {} (not .txt, .md or .html)", path.display());
+            skipped += 1;
+            continue;
+        };
+        if std::fs::metadata(path)?.len() > max {
+            println!("{progress} skipped {} (over ingest.max_file_mb)", path.display());
+            skipped += 1;
+            continue;
+        }
+        let content = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let title = file_name.rsplit_once('.').map_or(file_name.as_str(), |(stem, _)| stem).to_owned();
+        let doc = NewDocument {
+            workspace_id,
+            title,
+            source: file_name,
+            url: None,
+            kind: kind.as_str().to_owned(),
+            content_hash: hex::encode(Sha256::digest(&content)),
+            content,
+        };
+        match store.add_document(&doc, now_ms()).await? {
+            AddOutcome::Added(d) => {
+                println!("{progress} added {} (document {})", path.display(), d.id);
+                added.push(d.id);
+            }
+            AddOutcome::Duplicate(d) => {
+                println!("{progress} already there: {} (document {})", path.display(), d.id);
+                duplicates += 1;
+            }
+        }
+    }
+
+    // Process here when no server holds this data folder's index; otherwise
+    // the server's workers do it and we wait for them.
+    match KnowledgeBase::open(config.clone(), store.clone()).await {
+        Ok(kb) => {
+            while let Some(job) = store.claim_job(now_ms(), 30_000).await? {
+                kb.process(&job).await?;
+            }
+        }
+        Err(err) if err.is_index_locked() => {
+            println!("A server is using this data folder; its workers process the documents.");
+            while store.unsettled_documents(workspace_id).await? > 0 {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+        Err(err) => return Err(err).context("cannot open the search index"),
+    }
+    let (mut chunks, mut failed) = (0, Vec::new());
+    for id in &added {
+        if let Some(doc) = store.document_by_id(*id).await? {
+            chunks += doc.chunk_count;
+            if doc.status == "failed" {
+                failed.push(format!("{}: {}", doc.source, doc.error.unwrap_or_default()));
+            }
+        }
+    }
+    println!(
+        "\nWorkspace {workspace_id} ({name}): {} documents added, {duplicates} already there, {skipped} skipped, \
+         {chunks} chunks, {} failed, in {:.1} s",
+        added.len(),
+        failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for failure in &failed {
+        println!("  failed: {failure}");
+    }
+    store.close().await;
+    if failed.is_empty() { Ok(()) } else { bail!("{} documents failed", failed.len()) }
+}
+
+pub async fn search(config: Config, workspace_id: i64, query: &str, limit: usize) -> anyhow::Result<()> {
+    let store = open(&config).await?;
+    workspace(store.as_ref(), workspace_id).await?;
+    let passages = search_database(store.clone(), workspace_id, query, limit.clamp(1, 50)).await?;
+    if passages.is_empty() {
+        println!("No passage matches.");
+    }
+    for (rank, p) in passages.iter().enumerate() {
+        let place =
+            if p.hit.heading_path.is_empty() { String::new() } else { format!(" > {}", p.hit.heading_path) };
+        println!(
+            "{}. [{:.2}] {}{place} (document {}, chunk {})",
+            rank + 1,
+            p.score,
+            p.hit.title,
+            p.hit.document_id,
+            p.hit.chunk_id
+        );
+        let text: String = p.hit.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let preview: String = text.chars().take(300).collect();
+        println!("   {preview}{}\n", if text.chars().count() > 300 { "…" } else { "" });
+    }
+    store.close().await;
+    Ok(())
+}
+
+pub async fn reindex(config: Config, workspace_id: Option<i64>) -> anyhow::Result<()> {
+    let config = Arc::new(config);
+    let store = open(&config).await?;
+    let kb = KnowledgeBase::open(config.clone(), store.clone())
+        .await
+        .context("cannot open the search index; stop the server that uses this data folder first")?;
+    let chunks = match workspace_id {
+        Some(id) => {
+            workspace(store.as_ref(), id).await?;
+            kb.rebuild_workspace(id).await?
+        }
+        None => kb.rebuild().await?,
+    };
+    println!("Search index rebuilt: {chunks} chunks.");
+    store.close().await;
+    Ok(())
+}
