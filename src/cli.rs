@@ -163,7 +163,11 @@ async fn migrate(config: Config, with_sample: bool) -> anyhow::Result<()> {
         let Some(owner) = store.first_admin().await? else {
             bail!("no administrator exists to own the sample; create one with `docent user create --admin`");
         };
-        let sample = sample::ensure(store.as_ref(), owner.id).await?;
+        let base_url = config.widget_base_url_or(config.bind);
+        let sample = sample::ensure(store.as_ref(), owner.id, &base_url).await?;
+        if sample.documents_added > 0 {
+            crate::ingest_cli::process_pending(config.clone(), store.clone()).await?;
+        }
         let verb = if sample.created { "created" } else { "already present" };
         println!(
             "Sample {verb}: workspace_id={} bot_id={} (owner: {})",

@@ -394,6 +394,11 @@ impl Config {
         format!("http://{ip}:{}", self.bind.port())
     }
 
+    /// Where embed codes point when the server has not bound yet (command line).
+    pub fn widget_base_url_or(&self, bound: SocketAddr) -> String {
+        if self.widget.base_url.is_empty() { self.public_url_or(bound) } else { self.widget.base_url.clone() }
+    }
+
     /// Where embed codes point: `widget.base_url`, else the public address.
     pub fn widget_base_url(&self) -> &str {
         if self.widget.base_url.is_empty() { &self.public_url } else { &self.widget.base_url }

@@ -94,21 +94,10 @@ pub async fn ingest(config: Config, workspace_id: i64, paths: &[PathBuf]) -> any
         }
     }
 
-    // Process here when no server holds this data folder's index; otherwise
-    // the server's workers do it and we wait for them.
-    match KnowledgeBase::open(config.clone(), store.clone()).await {
-        Ok(kb) => {
-            while let Some(job) = store.claim_job(now_ms(), 30_000).await? {
-                kb.process(&job).await?;
-            }
+    if !process_pending(config.clone(), store.clone()).await? {
+        while store.unsettled_documents(workspace_id).await? > 0 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Err(err) if err.is_index_locked() => {
-            println!("A server is using this data folder; its workers process the documents.");
-            while store.unsettled_documents(workspace_id).await? > 0 {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-        Err(err) => return Err(err).context("cannot open the search index"),
     }
     let (mut chunks, mut failed) = (0, Vec::new());
     for id in &added {
@@ -131,6 +120,24 @@ pub async fn ingest(config: Config, workspace_id: i64, paths: &[PathBuf]) -> any
     }
     store.close().await;
     if failed.is_empty() { Ok(()) } else { bail!("{} documents failed", failed.len()) }
+}
+
+/// Processes every queued job here, when no server holds this data folder's
+/// index; returns false (and does nothing) when one does: its workers will.
+pub async fn process_pending(config: Arc<Config>, store: Arc<dyn Store>) -> anyhow::Result<bool> {
+    match KnowledgeBase::open(config, store.clone()).await {
+        Ok(kb) => {
+            while let Some(job) = store.claim_job(now_ms(), 30_000).await? {
+                kb.process(&job).await?;
+            }
+            Ok(true)
+        }
+        Err(err) if err.is_index_locked() => {
+            println!("A server is using this data folder; its workers process the documents.");
+            Ok(false)
+        }
+        Err(err) => Err(err).context("cannot open the search index"),
+    }
 }
 
 pub async fn search(config: Config, workspace_id: i64, query: &str, limit: usize) -> anyhow::Result<()> {

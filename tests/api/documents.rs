@@ -262,3 +262,54 @@ async fn a_second_node_on_the_same_database_finds_what_the_first_ingested() {
     let found = second.state().knowledge.search(ws, "refunds", 5).await.unwrap();
     assert_eq!(found.len(), 1);
 }
+
+#[tokio::test]
+async fn a_job_whose_worker_died_is_taken_up_again() {
+    // Built but not run: no background workers, so this test plays them.
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::helpers::TestDb::new(dir.path()).await;
+    let app = docent::startup::Application::build(test_config(dir.path(), &db.url)).await.unwrap();
+    let (store, knowledge) = (app.state().store.clone(), app.state().knowledge.clone());
+    let admin = store.first_admin().await.unwrap().unwrap();
+    let ws = store.create_workspace(admin.id, "Docs").await.unwrap().id;
+    let add = |text: &str| docent::store::NewDocument {
+        workspace_id: ws,
+        title: "Guide".into(),
+        source: "guide.md".into(),
+        url: None,
+        kind: "markdown".into(),
+        content_hash: text.into(),
+        content: text.as_bytes().to_vec(),
+    };
+    let now = docent::clock::now_ms();
+    let lease = 30_000;
+    store.add_document(&add(GUIDE_MD), now).await.unwrap();
+
+    let first = store.claim_job(now, lease).await.unwrap().expect("a job");
+    assert_eq!(first.attempts, 1);
+    assert!(store.claim_job(now + 1, lease).await.unwrap().is_none(), "leased to the first worker");
+    // The first worker died (no heartbeat): after the lease another takes it.
+    let second = store.claim_job(now + lease + 1, lease).await.unwrap().expect("the job again");
+    assert_eq!((second.id, second.attempts), (first.id, 2));
+    knowledge.process(&second).await.unwrap();
+    // The dead worker's late finish changes nothing: same chunks, no duplicates.
+    knowledge.process(&first).await.unwrap();
+    let doc = store.document_by_id(first.document_id).await.unwrap().unwrap();
+    assert_eq!(doc.status, "ready");
+    let chunks = store.chunks_to_index(doc.id).await.unwrap();
+    assert_eq!(chunks.len() as i64, doc.chunk_count);
+    assert_eq!(crate::store::count_rows_in(&db, "chunks").await, doc.chunk_count);
+
+    // A job interrupted again and again fails for good, with a reason.
+    store.add_document(&add("# Other\nText."), now).await.unwrap();
+    let mut job = None;
+    for attempt in 0..4 {
+        job = store.claim_job(now + attempt * (lease + 1), lease).await.unwrap();
+    }
+    let job = job.expect("claimed a fourth time");
+    assert_eq!(job.attempts, 4);
+    knowledge.process(&job).await.unwrap();
+    let doc = store.document_by_id(job.document_id).await.unwrap().unwrap();
+    assert_eq!(doc.status, "failed");
+    assert!(doc.error.unwrap().contains("interrupted"));
+}

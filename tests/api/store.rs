@@ -7,16 +7,20 @@ use docent::store::{
 };
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, TestDb, spawn_app};
 
 /// Rows in `table`, read straight from the database.
 pub async fn count_rows(app: &TestApp, table: &str) -> i64 {
+    count_rows_in(&app.db, table).await
+}
+
+pub async fn count_rows_in(db: &TestDb, table: &str) -> i64 {
     let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
-    if app.db.is_postgres() {
-        let pool = sqlx::PgPool::connect(&app.db.url).await.unwrap();
+    if db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
         sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
     } else {
-        let pool = sqlx::SqlitePool::connect(&app.db.url).await.unwrap();
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
         sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap()
     }
 }
