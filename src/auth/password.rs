@@ -5,7 +5,7 @@
 //! allocate that afresh on every call leaves the allocator holding hundreds of MiB
 //! after a burst of logins (measured: 471 MiB after ~3,000 logins), so every
 //! hashing thread keeps one block buffer and reuses it, and resident memory stays
-//! at about `m` KiB per core.
+//! at about `m` KiB per core once logins have happened.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -73,22 +73,33 @@ thread_local! {
     static BLOCKS: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Runs Argon2 with this thread's reusable memory.
+/// Runs Argon2 with this thread's reusable memory (`reuse`), or with memory of
+/// its own that is returned when done. Logins reuse: they are frequent and must be
+/// fast. Setting a password does not: it is rare, and a server that only ever
+/// hashed its administrator's password at first start should not hold on to the
+/// memory while idle.
 fn derive(
     argon2: &Argon2<'_>,
     params: &Params,
     password: &[u8],
     salt: &[u8],
     out: &mut [u8],
+    reuse: bool,
 ) -> Result<(), HashError> {
+    let needed = params.block_count();
+    let mut run = |blocks: &mut [Block]| {
+        argon2
+            .hash_password_into_with_memory(password, salt, out, blocks)
+            .map_err(|e| HashError::Hash(e.to_string()))
+    };
+    if !reuse {
+        return run(&mut vec![Block::default(); needed]);
+    }
     BLOCKS.with_borrow_mut(|blocks| {
-        let needed = params.block_count();
         if blocks.len() < needed {
             blocks.resize(needed, Block::default());
         }
-        argon2
-            .hash_password_into_with_memory(password, salt, out, &mut blocks[..needed])
-            .map_err(|e| HashError::Hash(e.to_string()))
+        run(&mut blocks[..needed])
     })
 }
 
@@ -97,7 +108,7 @@ fn hash_now(params: Params, password: &[u8]) -> Result<String, HashError> {
     rand::fill(&mut salt);
     let mut out = [0u8; 32];
     let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
-    derive(&argon2, &params, password, &salt, &mut out)?;
+    derive(&argon2, &params, password, &salt, &mut out, false)?;
     phc_string(&params, &salt, &out)
 }
 
@@ -141,7 +152,7 @@ fn verify_now(stored: &str, password: &[u8]) -> bool {
     };
     let argon2 = Argon2::new(algorithm, version, params.clone());
     let mut out = vec![0u8; expected.len()];
-    if derive(&argon2, &params, password, salt.as_ref(), &mut out).is_err() {
+    if derive(&argon2, &params, password, salt.as_ref(), &mut out, true).is_err() {
         return false;
     }
     // `Output`'s equality is constant-time.

@@ -27,6 +27,9 @@ pub enum IndexError {
     Poisoned,
 }
 
+/// tantivy's smallest per-thread indexing arena (15 MB).
+const WRITER_ARENA_BYTES: usize = 15_000_000;
+
 #[derive(Clone, Copy)]
 struct Fields {
     chunk_id: Field,
@@ -85,7 +88,9 @@ impl KeywordIndex {
     }
 
     fn with_index(index: Index, fields: Fields) -> Result<Self, IndexError> {
-        let writer = index.writer(32 * 1024 * 1024)?;
+        // One indexing thread with the smallest arena: documents arrive a few at a
+        // time, and the memory stays free for serving.
+        let writer = index.writer_with_num_threads(1, WRITER_ARENA_BYTES)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(Self { index, reader, writer: Mutex::new(writer), fields })
     }
