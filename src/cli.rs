@@ -53,7 +53,7 @@ pub enum Command {
     /// Manage platform users.
     #[command(subcommand)]
     User(UserCommand),
-    /// Add files and folders (recursively: .txt, .md, .html) to a workspace and process them.
+    /// Add files and folders (recursively: .txt, .md, .html, .pdf, .docx) to a workspace and process them.
     Ingest {
         #[arg(long)]
         workspace: i64,

@@ -62,7 +62,7 @@ pub async fn ingest(config: Config, workspace_id: i64, paths: &[PathBuf]) -> any
         let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
         let progress = format!("[{}/{}]", i + 1, files.len());
         let Some(kind) = Kind::from_file_name(&file_name) else {
-            println!("{progress} skipped {} (not .txt, .md or .html)", path.display());
+            println!("{progress} skipped {} (not .txt, .md, .html, .pdf or .docx)", path.display());
             skipped += 1;
             continue;
         };

@@ -139,7 +139,7 @@ impl AppState {
 }
 
 /// Adds documents: a multipart upload of one or more `file` fields (`.txt`,
-/// `.md`, `.html`), or JSON `{title, text, url}`. Processing happens in the
+/// `.md`, `.html`, `.pdf`, `.docx`), or JSON `{title, text, url}`. Processing happens in the
 /// background; watch `status` go from `pending` to `ready` or `failed`.
 #[utoipa::path(post, path = "/workspaces/{id}/documents", tag = "workspaces", security(("bearer" = [])),
     params(("id" = i64, Path)),
@@ -224,7 +224,7 @@ async fn uploaded(
         let Some(kind) = Kind::from_file_name(&name) else {
             return Err(ApiError::new(
                 Code::UnsupportedFileType,
-                format!("{name:?} is not a supported file type; send .txt, .md or .html files."),
+                format!("{name:?} is not a supported file type; send .txt, .md, .html, .pdf or .docx files."),
             ));
         };
         let bytes = field.bytes().await.map_err(multipart_error)?;

@@ -12,6 +12,8 @@ pub enum Kind {
     Text,
     Markdown,
     Html,
+    Pdf,
+    Docx,
 }
 
 impl Kind {
@@ -20,6 +22,8 @@ impl Kind {
             Self::Text => "text",
             Self::Markdown => "markdown",
             Self::Html => "html",
+            Self::Pdf => "pdf",
+            Self::Docx => "docx",
         }
     }
 
@@ -28,6 +32,8 @@ impl Kind {
             "text" => Some(Self::Text),
             "markdown" => Some(Self::Markdown),
             "html" => Some(Self::Html),
+            "pdf" => Some(Self::Pdf),
+            "docx" => Some(Self::Docx),
             _ => None,
         }
     }
@@ -39,6 +45,8 @@ impl Kind {
             "txt" | "text" => Some(Self::Text),
             "md" | "markdown" => Some(Self::Markdown),
             "html" | "htm" => Some(Self::Html),
+            "pdf" => Some(Self::Pdf),
+            "docx" => Some(Self::Docx),
             _ => None,
         }
     }
@@ -66,24 +74,17 @@ pub enum ExtractError {
     NotText,
     #[error("The document contains no text.")]
     Empty,
+    /// A PDF or DOCX file that could not be read; the text says why.
+    #[error("{0}")]
+    Unreadable(String),
 }
 
 /// Reads `bytes` as a document of `kind`.
 pub fn extract(kind: Kind, bytes: &[u8]) -> Result<Extracted, ExtractError> {
-    let text = std::str::from_utf8(bytes).map_err(|_| ExtractError::NotText)?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    // NUL and other control bytes (but tab, line feed, carriage return, form feed)
-    // mean this is not a text document.
-    if text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{c}')) {
-        return Err(ExtractError::NotText);
-    }
     let extracted = match kind {
-        Kind::Text => Extracted {
-            title: None,
-            sections: vec![Section { headings: Vec::new(), anchor: None, text: text.trim().to_owned() }],
-        },
-        Kind::Markdown => markdown(text),
-        Kind::Html => html(text),
+        Kind::Pdf => super::office::pdf(bytes)?,
+        Kind::Docx => super::office::docx(bytes)?,
+        Kind::Text | Kind::Markdown | Kind::Html => extract_text(kind, bytes)?,
     };
     let sections: Vec<Section> =
         extracted.sections.into_iter().filter(|s| !s.text.trim().is_empty()).collect();
@@ -93,17 +94,35 @@ pub fn extract(kind: Kind, bytes: &[u8]) -> Result<Extracted, ExtractError> {
     Ok(Extracted { title: extracted.title, sections })
 }
 
+fn extract_text(kind: Kind, bytes: &[u8]) -> Result<Extracted, ExtractError> {
+    let text = std::str::from_utf8(bytes).map_err(|_| ExtractError::NotText)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    // NUL and other control bytes (but tab, line feed, carriage return, form feed)
+    // mean this is not a text document.
+    if text.chars().any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{c}')) {
+        return Err(ExtractError::NotText);
+    }
+    Ok(match kind {
+        Kind::Markdown => markdown(text),
+        Kind::Html => html(text),
+        _ => Extracted {
+            title: None,
+            sections: vec![Section { headings: Vec::new(), anchor: None, text: text.trim().to_owned() }],
+        },
+    })
+}
+
 /// Keeps the heading path while sections are read in order.
 #[derive(Default)]
-struct Outline {
+pub(super) struct Outline {
     stack: Vec<(usize, String)>,
     anchor: Option<String>,
-    text: String,
+    pub(super) text: String,
     sections: Vec<Section>,
 }
 
 impl Outline {
-    fn heading(&mut self, level: usize, title: String, anchor: Option<String>) {
+    pub(super) fn heading(&mut self, level: usize, title: String, anchor: Option<String>) {
         self.flush();
         while self.stack.last().is_some_and(|(l, _)| *l >= level) {
             self.stack.pop();
@@ -124,7 +143,7 @@ impl Outline {
         }
     }
 
-    fn finish(mut self) -> Vec<Section> {
+    pub(super) fn finish(mut self) -> Vec<Section> {
         self.flush();
         self.sections
     }

@@ -10,6 +10,7 @@
 pub mod chunk;
 pub mod extract;
 pub mod index;
+mod office;
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;

@@ -313,3 +313,59 @@ async fn a_job_whose_worker_died_is_taken_up_again() {
     assert_eq!(doc.status, "failed");
     assert!(doc.error.unwrap().contains("interrupted"));
 }
+
+#[tokio::test]
+async fn pdf_and_docx_files_keep_their_pages_and_headings() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let ws = app.workspace(&token, "Docs").await;
+    let pdf = crate::fixtures::pdf(&[
+        "Welcome to the handbook of the Acme router.",
+        "To factory reset the router, hold the red button for ten seconds.",
+    ]);
+    let docx = crate::fixtures::docx(&[
+        ("Title", "Travel policy"),
+        ("Heading1", "Booking"),
+        ("", "Book flights through the travel desk at least two weeks ahead."),
+        ("Heading2", "Hotels"),
+        ("", "Hotels up to 150 euros a night are approved without asking."),
+    ]);
+    let response = upload(&app, &token, ws, &[("router.pdf", &pdf), ("travel.docx", &docx)]).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let added: Value = response.json().await.unwrap();
+    for doc in added["documents"].as_array().unwrap() {
+        let doc = settled(&app, &token, ws, doc["id"].as_i64().unwrap()).await;
+        assert_eq!(doc["status"], "ready", "{doc}");
+    }
+    let pdf_id = added["documents"][0]["id"].as_i64().unwrap();
+    let path = format!("/workspaces/{ws}/documents/{pdf_id}");
+    app.put(&path, &token, &json!({"url": "https://acme.example/router.pdf"})).await;
+
+    let results = search(&app, &token, ws, "how do I factory reset the router").await;
+    assert_eq!(results[0]["url"], "https://acme.example/router.pdf#page=2", "{results:?}");
+    assert!(results[0]["text"].as_str().unwrap().contains("red button"));
+    let results = search(&app, &token, ws, "hotel price limit per night").await;
+    assert_eq!(results[0]["heading_path"], "Travel policy > Booking > Hotels", "{results:?}");
+}
+
+#[tokio::test]
+async fn damaged_pdf_and_docx_files_fail_with_a_reason() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let ws = app.workspace(&token, "Docs").await;
+    let mut truncated = crate::fixtures::pdf(&["Some text on a page."]);
+    truncated.truncate(truncated.len() / 2);
+    let empty_pdf = crate::fixtures::pdf(&[""]);
+    let files: [(&str, &[u8]); 4] = [
+        ("truncated.pdf", &truncated),
+        ("empty.pdf", &empty_pdf),
+        ("not-a-zip.docx", b"this is not a zip archive"),
+        ("no-text.docx", &crate::fixtures::docx(&[])),
+    ];
+    let added: Value = upload(&app, &token, ws, &files).await.json().await.unwrap();
+    for doc in added["documents"].as_array().unwrap() {
+        let doc = settled(&app, &token, ws, doc["id"].as_i64().unwrap()).await;
+        assert_eq!(doc["status"], "failed", "{doc}");
+        assert!(doc["error"].as_str().is_some_and(|e| e.len() > 10), "{doc}");
+    }
+}
