@@ -221,6 +221,12 @@ async fn uploaded(
         }
         let name = field.file_name().unwrap_or_default().to_owned();
         let name = name.rsplit(['/', '\\']).next().unwrap_or_default().trim().to_owned();
+        if name.chars().count() > 255 || name.chars().any(char::is_control) {
+            return Err(ApiError::field(
+                "file",
+                "file names must be at most 255 characters, without control characters",
+            ));
+        }
         let Some(kind) = Kind::from_file_name(&name) else {
             return Err(ApiError::new(
                 Code::UnsupportedFileType,

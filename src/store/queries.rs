@@ -462,11 +462,25 @@ macro_rules! impl_store {
             }
 
             async fn delete_workspace(&self, user_id: i64, id: i64) -> StoreResult<bool> {
+                let mut tx = self.begin_write().await?;
+                // Tell every node's search index that these documents are gone.
+                sqlx::query(
+                    "INSERT INTO index_changes (workspace_id, document_id, created_at)
+                     SELECT d.workspace_id, d.id, $3 FROM documents d
+                       JOIN workspaces w ON w.id = d.workspace_id
+                      WHERE w.id = $2 AND w.owner_id = $1",
+                )
+                .bind(user_id)
+                .bind(id)
+                .bind($crate::clock::now_ms())
+                .execute(&mut *tx)
+                .await?;
                 let done = sqlx::query("DELETE FROM workspaces WHERE id = $2 AND owner_id = $1")
                     .bind(user_id)
                     .bind(id)
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 

@@ -152,6 +152,20 @@ async fn bad_files_fail_clearly_and_never_stick() {
         .await
         .unwrap();
     assert!(validation_fields(response).await["file"].is_string());
+    let long_name = format!("{}.md", "n".repeat(300));
+    let response = upload(&app, &token, ws, &[(long_name.as_str(), b"# Fine")]).await;
+    assert!(validation_fields(response).await["file"].is_string());
+    // Control characters in a name: refused (as bad multipart, or as a bad name).
+    for name in ["tab\there.md", "bell\u{7}.md", "nul\u{0}.md"] {
+        let response = upload(&app, &token, ws, &[(name, b"# Fine")]).await;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{name:?}: {status}"
+        );
+        assert!(body["error"]["code"].is_string(), "{body}");
+    }
     let list: Value = app.get(&format!("/workspaces/{ws}/documents"), &token).await.json().await.unwrap();
     assert_eq!(list, json!([]), "a refused upload stores nothing, not even its good files");
 
