@@ -127,7 +127,7 @@ pub async fn ingest(config: Config, workspace_id: i64, paths: &[PathBuf]) -> any
 pub async fn process_pending(config: Arc<Config>, store: Arc<dyn Store>) -> anyhow::Result<bool> {
     match KnowledgeBase::open(config, store.clone()).await {
         Ok(kb) => {
-            while let Some(job) = store.claim_job(now_ms(), 30_000).await? {
+            while let Some(job) = store.claim_job(now_ms(), kb.lease_ms()).await? {
                 kb.process(&job).await?;
             }
             Ok(true)

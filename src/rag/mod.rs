@@ -26,9 +26,6 @@ use crate::clock::now_ms;
 use crate::config::Config;
 use crate::store::{ChunkHit, Job, Store, StoreError};
 
-/// How long a claimed job is ours without a heartbeat.
-const LEASE_MS: i64 = 30_000;
-const HEARTBEAT: Duration = Duration::from_secs(10);
 /// A job that was claimed this many times without finishing fails for good.
 const MAX_ATTEMPTS: i64 = 3;
 /// How often each node looks at the change feed for other nodes' work.
@@ -169,6 +166,11 @@ impl KnowledgeBase {
         Ok(())
     }
 
+    /// How long a claimed job is ours without a heartbeat.
+    pub fn lease_ms(&self) -> i64 {
+        i64::from(self.config.ingest.job_lease_seconds) * 1000
+    }
+
     /// Tells this node's workers there is work.
     pub fn job_added(&self) {
         self.work.notify_waiters();
@@ -223,7 +225,7 @@ impl KnowledgeBase {
     async fn work_loop(self: Arc<Self>) {
         loop {
             let notified = self.work.notified();
-            match self.store.claim_job(now_ms(), LEASE_MS).await {
+            match self.store.claim_job(now_ms(), self.lease_ms()).await {
                 Ok(Some(job)) => {
                     if let Err(err) = self.process(&job).await {
                         // The lease runs out and the job is tried again.
@@ -253,11 +255,12 @@ impl KnowledgeBase {
         }
         let heartbeat = {
             let store = Arc::clone(&self.store);
-            let job_id = job.id;
+            let (job_id, lease_ms) = (job.id, self.lease_ms());
             tokio::spawn(async move {
+                let every = Duration::from_millis(lease_ms.unsigned_abs() / 3);
                 loop {
-                    tokio::time::sleep(HEARTBEAT).await;
-                    let _ = store.renew_job(job_id, now_ms() + LEASE_MS).await;
+                    tokio::time::sleep(every).await;
+                    let _ = store.renew_job(job_id, now_ms() + lease_ms).await;
                 }
             })
         };

@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 
@@ -291,4 +292,114 @@ async fn ingest_search_and_reindex_from_the_command_line() {
     let out = docent(dir.path(), &db).args(["ingest", "--workspace", "99", "."]).output().unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("no workspace 99"));
+}
+
+/// Starts `docent serve` on port 0 and returns the child and its address.
+fn serve(dir: &std::path::Path, db: &TestDb) -> (std::process::Child, String) {
+    let mut child = docent(dir, db)
+        .env("DOCENT_ADMIN_PASSWORD", "crash test password")
+        .env("DOCENT_INGEST_JOB_LEASE_SECONDS", "2")
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("Docent is listening on ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep reading stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, url)
+}
+
+#[tokio::test]
+async fn a_document_survives_a_crash_mid_processing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::new(dir.path()).await;
+    let (mut first, url) = serve(dir.path(), &db);
+    let client = reqwest::Client::new();
+    let login = serde_json::json!({"username": "admin", "password": "crash test password"});
+    let tokens: serde_json::Value =
+        client.post(format!("{url}/auth/login")).json(&login).send().await.unwrap().json().await.unwrap();
+    let token = tokens["access_token"].as_str().unwrap().to_owned();
+    let ws: serde_json::Value = client
+        .post(format!("{url}/workspaces"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "Docs"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ws = ws["id"].as_i64().unwrap();
+
+    // Big enough that processing takes a while: thousands of chunks.
+    let mut text = String::new();
+    for section in 0..400 {
+        text.push_str(&format!("## Section {section}\n\n"));
+        for sentence in 0..60 {
+            text.push_str(&format!("Sentence {sentence} of section {section} explains one more detail. "));
+        }
+        text.push_str("\n\n");
+    }
+    let body = serde_json::json!({"title": "Big manual", "text": text});
+    let added: serde_json::Value = client
+        .post(format!("{url}/workspaces/{ws}/documents"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = added["documents"][0]["id"].as_i64().unwrap();
+    let doc_url = format!("{url}/workspaces/{ws}/documents/{id}");
+
+    // Kill the server hard the moment it is processing the document.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let doc: serde_json::Value =
+            client.get(&doc_url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        match doc["status"].as_str() {
+            Some("processing") => break,
+            Some("pending") => {}
+            other => panic!(
+                "processing finished before the crash could happen ({other:?}); make the document bigger"
+            ),
+        }
+        assert!(Instant::now() < deadline, "never started processing");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let killed = Command::new("kill").args(["-KILL", &first.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    first.wait().unwrap();
+
+    // A new process on the same data takes the job up once the lease has run out.
+    let (mut second, url) = serve(dir.path(), &db);
+    let doc_url = format!("{url}/workspaces/{ws}/documents/{id}");
+    let token: serde_json::Value =
+        client.post(format!("{url}/auth/login")).json(&login).send().await.unwrap().json().await.unwrap();
+    let token = token["access_token"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let doc = loop {
+        let doc: serde_json::Value =
+            client.get(&doc_url).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+        if doc["status"] == "ready" || doc["status"] == "failed" {
+            break doc;
+        }
+        assert!(Instant::now() < deadline, "still {} a minute after the restart", doc["status"]);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(doc["status"], "ready", "{doc}");
+    let chunks = doc["chunk_count"].as_i64().unwrap();
+    assert!(chunks > 1000, "{chunks}");
+    assert_eq!(crate::store::count_rows_in(&db, "chunks").await, chunks, "no duplicate chunks");
+    let _ = Command::new("kill").args(["-TERM", &second.id().to_string()]).status();
+    second.wait().unwrap();
 }
