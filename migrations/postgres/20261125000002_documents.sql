@@ -16,7 +16,7 @@ CREATE TABLE documents (
     created_at   BIGINT  NOT NULL,
     updated_at   BIGINT  NOT NULL
 );
-CREATE UNIQUE INDEX documents_workspace_hash ON documents (workspace_id, content_hash);
+CREATE UNIQUE INDEX documents_workspace_hash ON documents (workspace_id, kind, content_hash);
 
 CREATE TABLE document_contents (
     document_id BIGINT PRIMARY KEY REFERENCES documents (id) ON DELETE CASCADE,

@@ -104,7 +104,16 @@ fn extract_text(kind: Kind, bytes: &[u8]) -> Result<Extracted, ExtractError> {
     }
     Ok(match kind {
         Kind::Markdown => markdown(text),
-        Kind::Html => html(text),
+        Kind::Html => {
+            // The HTML parser slows down with nesting and deep trees are walked
+            // recursively: a tiny file of 20,000 nested tags is an attack, not a page.
+            if rough_depth(text) > MAX_HTML_DEPTH {
+                return Err(ExtractError::Unreadable(format!(
+                    "The HTML is nested more than {MAX_HTML_DEPTH} levels deep; it cannot be read safely."
+                )));
+            }
+            html(text)
+        }
         _ => Extracted {
             title: None,
             sections: vec![Section { headings: Vec::new(), anchor: None, text: text.trim().to_owned() }],
@@ -203,6 +212,42 @@ pub fn slug(heading: &str) -> String {
         .collect()
 }
 
+/// Deepest HTML nesting read; real pages stay far below it.
+const MAX_HTML_DEPTH: usize = 512;
+
+/// Element nesting depth, estimated in one pass without parsing: opening tags
+/// count up (except void ones and `<x/>`), closing tags down.
+fn rough_depth(html: &str) -> usize {
+    const VOID: &[&str] = &[
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+        "track", "wbr", "!doctype",
+    ];
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let bytes = html.as_bytes();
+    let mut i = 0;
+    while let Some(offset) = html[i..].find('<') {
+        let start = i + offset + 1;
+        let end = html[start..].find('>').map_or(html.len(), |e| start + e);
+        let tag = &html[start..end];
+        if let Some(rest) = tag.strip_prefix('/') {
+            if !rest.is_empty() {
+                depth = depth.saturating_sub(1);
+            }
+        } else if bytes.get(start).is_some_and(u8::is_ascii_alphabetic) && !tag.ends_with('/') {
+            let name: String = tag.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '!').collect();
+            if !VOID.contains(&name.to_ascii_lowercase().as_str()) {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+        }
+        i = end.min(html.len());
+        if i >= html.len() {
+            break;
+        }
+    }
+    deepest
+}
+
 /// Elements that are never content.
 const SKIPPED: &[&str] = &[
     "script", "style", "noscript", "template", "nav", "footer", "aside", "form", "button", "svg", "iframe",
@@ -251,7 +296,7 @@ fn html(source: &str) -> Extracted {
         .find_map(|s| document.select(&s).next())
         .unwrap_or_else(|| document.root_element());
     let mut outline = Outline::default();
-    walk(root, &mut outline, false);
+    walk(root, &mut outline, false, 0);
     Extracted { title, sections: outline.finish() }
 }
 
@@ -263,7 +308,10 @@ fn is_furniture(el: &scraper::node::Element) -> bool {
         || el.classes().any(marks)
 }
 
-fn walk(element: ElementRef<'_>, out: &mut Outline, in_pre: bool) {
+fn walk(element: ElementRef<'_>, out: &mut Outline, in_pre: bool, depth: usize) {
+    if depth > MAX_HTML_DEPTH {
+        return;
+    }
     for child in element.children() {
         match child.value() {
             Node::Text(text) => {
@@ -308,7 +356,7 @@ fn walk(element: ElementRef<'_>, out: &mut Outline, in_pre: bool) {
                 if name == "li" {
                     out.text.push_str("- ");
                 }
-                walk(child, out, in_pre || name == "pre");
+                walk(child, out, in_pre || name == "pre", depth + 1);
                 if block && !out.text.ends_with('\n') {
                     out.text.push('\n');
                 }
@@ -384,6 +432,10 @@ mod tests {
         assert_eq!(extract(Kind::Text, b"abc\0def"), Err(ExtractError::NotText));
         assert_eq!(extract(Kind::Text, b"  \n\n "), Err(ExtractError::Empty));
         assert_eq!(extract(Kind::Html, b"<html><script>x()</script></html>"), Err(ExtractError::Empty));
+        let deep = format!("{}text{}", "<section>".repeat(20_000), "</section>".repeat(20_000));
+        assert!(matches!(extract(Kind::Html, deep.as_bytes()), Err(ExtractError::Unreadable(_))));
+        let fine = format!("{}<p>text<br><img src=x></p>{}", "<div>".repeat(100), "</div>".repeat(100));
+        assert!(extract(Kind::Html, fine.as_bytes()).is_ok());
         assert_eq!(Kind::from_file_name("Guide.MD"), Some(Kind::Markdown));
         assert_eq!(Kind::from_file_name("archive.zip"), None);
         assert_eq!(Kind::from_file_name("noextension"), None);

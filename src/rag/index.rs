@@ -9,10 +9,11 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, QueryParser, TermQuery};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value,
 };
+use tantivy::tokenizer::TokenStream;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
 
 use crate::store::IndexedChunk;
@@ -26,6 +27,9 @@ pub enum IndexError {
     #[error("search index writer lock poisoned")]
     Poisoned,
 }
+
+/// Distinct words of a query that are searched for; the rest are ignored.
+const MAX_QUERY_TERMS: usize = 64;
 
 /// tantivy's smallest per-thread indexing arena (15 MB).
 const WRITER_ARENA_BYTES: usize = 15_000_000;
@@ -171,8 +175,30 @@ impl KeywordIndex {
         limit: usize,
     ) -> Result<Vec<(i64, f32)>, IndexError> {
         let f = self.fields;
-        let parser = QueryParser::for_index(&self.index, vec![f.body]);
-        let (text_query, _ignored) = parser.parse_query_lenient(query);
+        // Visitors' text is words, never query syntax: tantivy's parser recurses on
+        // nesting and a few hundred "(" overflow the stack. Tokenize as the body
+        // was tokenized and ask for any of the terms (BM25 ranks them).
+        let mut analyzer = self.index.tokenizers().get("en_stem").ok_or_else(|| {
+            IndexError::Tantivy(tantivy::TantivyError::InvalidArgument("no en_stem tokenizer".into()))
+        })?;
+        let mut terms = Vec::new();
+        let mut stream = analyzer.token_stream(query);
+        while let Some(token) = stream.next() {
+            let term = Term::from_field_text(f.body, &token.text);
+            if !terms.contains(&term) && terms.len() < MAX_QUERY_TERMS {
+                terms.push(term);
+            }
+        }
+        if terms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let words: Vec<(Occur, Box<dyn Query>)> = terms
+            .into_iter()
+            .map(|t| {
+                (Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)) as Box<dyn Query>)
+            })
+            .collect();
+        let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(words));
         let workspace =
             TermQuery::new(Term::from_field_u64(f.workspace_id, id(workspace_id)), IndexRecordOption::Basic);
         let query = BooleanQuery::new(vec![(Occur::Must, Box::new(workspace)), (Occur::Must, text_query)]);
@@ -221,6 +247,8 @@ mod tests {
         // Query syntax a visitor might type by accident is read as words.
         assert!(index.search(1, "password AND (\"unclosed", 10).is_ok());
         assert!(index.search(1, "+-:^~*", 10).unwrap().is_empty());
+        let nested = format!("{}password", "(".repeat(5000));
+        assert_eq!(index.search(1, &nested, 10).unwrap().len(), 1, "deep nesting is just punctuation");
 
         index.replace_document(10, &[]).unwrap();
         index.commit(8).unwrap();

@@ -267,7 +267,12 @@ impl KnowledgeBase {
         let (size, overlap) = (self.config.ingest.chunk_size, self.config.ingest.chunk_overlap);
         let outcome = tokio::task::spawn_blocking(move || {
             let kind = Kind::parse(&input.kind).unwrap_or(Kind::Text);
-            extract::extract(kind, &input.content).map(|doc| chunk::chunk(kind, &doc.sections, size, overlap))
+            // A reader that panics on a hostile file fails that document, not the job queue.
+            std::panic::catch_unwind(|| {
+                extract::extract(kind, &input.content)
+                    .map(|doc| chunk::chunk(kind, &doc.sections, size, overlap))
+            })
+            .unwrap_or_else(|_| Err(ExtractError::Unreadable("The document could not be read.".into())))
         })
         .await;
         heartbeat.abort();

@@ -134,7 +134,8 @@ pub trait Knowledge: Send + Sync {
     /// Takes the oldest job that is pending or whose lease ran out, for `lease_ms`.
     async fn claim_job(&self, now: i64, lease_ms: i64) -> StoreResult<Option<Job>>;
     async fn renew_job(&self, job_id: i64, until: i64) -> StoreResult<()>;
-    /// Marks the document `processing` and returns what is needed to process it.
+    /// Marks the document `processing` and returns what is needed to process it;
+    /// `None` when the document is gone or the job is no longer this worker's.
     async fn start_job(&self, job: &Job, now: i64) -> StoreResult<Option<JobInput>>;
     /// Replaces the document's chunks, marks it `ready` and the job done.
     async fn finish_job(&self, job: &Job, chunks: &[NewChunk], now: i64) -> StoreResult<()>;
@@ -186,7 +187,7 @@ macro_rules! impl_knowledge {
                     "INSERT INTO documents (workspace_id, title, source, url, kind, content_hash, size_bytes,
                                             status, created_at, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)
-                     ON CONFLICT (workspace_id, content_hash) DO NOTHING
+                     ON CONFLICT (workspace_id, kind, content_hash) DO NOTHING
                      RETURNING id",
                 )
                 .bind(doc.workspace_id)
@@ -203,10 +204,11 @@ macro_rules! impl_knowledge {
                     tx.rollback().await?;
                     let existing: Document = sqlx::query_as(concat!(
                         "SELECT ", knowledge::document_columns!(),
-                        " FROM documents d WHERE d.workspace_id = $1 AND d.content_hash = $2"
+                        " FROM documents d WHERE d.workspace_id = $1 AND d.content_hash = $2 AND d.kind = $3"
                     ))
                     .bind(doc.workspace_id)
                     .bind(&doc.content_hash)
+                    .bind(&doc.kind)
                     .fetch_one(&self.pool)
                     .await?;
                     return Ok(AddOutcome::Duplicate(existing));
@@ -276,6 +278,7 @@ macro_rules! impl_knowledge {
                     .execute(&mut *tx)
                     .await?;
                 // The title is indexed with every chunk.
+                self.lock_feed(&mut tx).await?;
                 sqlx::query("INSERT INTO index_changes (workspace_id, document_id, created_at) VALUES ($1, $2, $3)")
                     .bind(workspace_id)
                     .bind(id)
@@ -295,6 +298,7 @@ macro_rules! impl_knowledge {
                     .await?
                     .rows_affected();
                 if gone == 1 {
+                    self.lock_feed(&mut tx).await?;
                     sqlx::query("INSERT INTO index_changes (workspace_id, document_id, created_at) VALUES ($1, $2, $3)")
                         .bind(workspace_id)
                         .bind(id)
@@ -316,11 +320,22 @@ macro_rules! impl_knowledge {
             }
 
             async fn start_job(&self, job: &Job, now: i64) -> StoreResult<Option<JobInput>> {
-                sqlx::query("UPDATE documents SET status = 'processing', updated_at = $2 WHERE id = $1")
-                    .bind(job.document_id)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
+                // Only while the job is still this worker's (not taken over after its lease).
+                let owned = sqlx::query(
+                    "UPDATE documents SET status = 'processing', updated_at = $2
+                      WHERE id = $1 AND EXISTS (
+                        SELECT 1 FROM jobs j WHERE j.id = $3 AND j.status = 'running' AND j.attempts = $4)",
+                )
+                .bind(job.document_id)
+                .bind(now)
+                .bind(job.id)
+                .bind(job.attempts)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if owned == 0 {
+                    return Ok(None);
+                }
                 Ok(sqlx::query_as(
                     "SELECT d.workspace_id, d.title, d.source, d.kind, c.content
                        FROM documents d JOIN document_contents c ON c.document_id = d.id WHERE d.id = $1",
@@ -332,6 +347,22 @@ macro_rules! impl_knowledge {
 
             async fn finish_job(&self, job: &Job, chunks: &[NewChunk], now: i64) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
+                // Only the worker that holds the job may finish it: one whose lease ran
+                // out and was taken over must not write a second set of chunks.
+                let owned = sqlx::query(
+                    "UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $3
+                      WHERE id = $1 AND status = 'running' AND attempts = $2",
+                )
+                .bind(job.id)
+                .bind(job.attempts)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if owned == 0 {
+                    tx.rollback().await?;
+                    return Ok(());
+                }
                 let workspace_id: Option<i64> =
                     sqlx::query_scalar("SELECT workspace_id FROM documents WHERE id = $1")
                         .bind(job.document_id)
@@ -369,11 +400,7 @@ macro_rules! impl_knowledge {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $2 WHERE id = $1")
-                    .bind(job.id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                self.lock_feed(&mut tx).await?;
                 sqlx::query("INSERT INTO index_changes (workspace_id, document_id, created_at) VALUES ($1, $2, $3)")
                     .bind(workspace_id)
                     .bind(job.document_id)
@@ -386,14 +413,23 @@ macro_rules! impl_knowledge {
 
             async fn fail_job(&self, job: &Job, error: &str, now: i64) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
+                let owned = sqlx::query(
+                    "UPDATE jobs SET status = 'failed', locked_until = NULL, updated_at = $3
+                      WHERE id = $1 AND status = 'running' AND attempts = $2",
+                )
+                .bind(job.id)
+                .bind(job.attempts)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if owned == 0 {
+                    tx.rollback().await?;
+                    return Ok(());
+                }
                 sqlx::query("UPDATE documents SET status = 'failed', error = $2, chunk_count = 0, updated_at = $3 WHERE id = $1")
                     .bind(job.document_id)
                     .bind(error)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("UPDATE jobs SET status = 'failed', locked_until = NULL, updated_at = $2 WHERE id = $1")
-                    .bind(job.id)
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;

@@ -28,6 +28,17 @@ impl PgStore {
 }
 
 impl PgStore {
+    /// Serialises writers of the change feed until commit. Sequence numbers are
+    /// taken at insert but become visible at commit; without the lock a reader
+    /// could see 11 before 10 commits, move past 10 and never apply it.
+    async fn lock_feed(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock(7355608)").execute(&mut **tx).await?;
+        Ok(())
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
     }

@@ -464,6 +464,7 @@ macro_rules! impl_store {
             async fn delete_workspace(&self, user_id: i64, id: i64) -> StoreResult<bool> {
                 let mut tx = self.begin_write().await?;
                 // Tell every node's search index that these documents are gone.
+                self.lock_feed(&mut tx).await?;
                 sqlx::query(
                     "INSERT INTO index_changes (workspace_id, document_id, created_at)
                      SELECT d.workspace_id, d.id, $3 FROM documents d

@@ -47,6 +47,12 @@ impl SqliteStore {
     /// A transaction that takes the write lock at once. A deferred one that reads
     /// first cannot upgrade once another connection has written (SQLITE_BUSY
     /// without waiting); an immediate one waits its turn under the busy timeout.
+    /// The change feed needs no lock here: SQLite has one writer at a time, so
+    /// sequence numbers are committed in order.
+    async fn lock_feed(&self, _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
