@@ -72,7 +72,7 @@ pub async fn ingest(config: Config, workspace_id: i64, paths: &[PathBuf]) -> any
             continue;
         }
         let content = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let title = file_name.rsplit_once('.').map_or(file_name.as_str(), |(stem, _)| stem).to_owned();
+        let title = crate::rag::extract::title_from_file_name(&file_name);
         let doc = NewDocument {
             workspace_id,
             title,

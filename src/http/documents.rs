@@ -248,8 +248,7 @@ async fn uploaded(
     // Everything is checked before anything is stored.
     let mut added = Vec::with_capacity(files.len());
     for (name, kind, bytes) in files {
-        let title = name.rsplit_once('.').map_or(name.as_str(), |(stem, _)| stem);
-        let title = if title.is_empty() { name.clone() } else { title.chars().take(200).collect() };
+        let title = crate::rag::extract::title_from_file_name(&name);
         added.push(
             state
                 .add(NewDocument {

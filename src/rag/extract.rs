@@ -52,6 +52,14 @@ impl Kind {
     }
 }
 
+/// The title a file gets from its name: the name without its extension (the
+/// whole name when that leaves nothing), at most 200 characters.
+pub fn title_from_file_name(name: &str) -> String {
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    let title = if stem.trim().is_empty() { name } else { stem };
+    title.trim().chars().take(200).collect()
+}
+
 /// A run of text under one heading path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
