@@ -108,11 +108,20 @@ pub struct IngestConfig {
     /// How long a claimed job stays a worker's without a heartbeat; a job whose
     /// worker died is taken up again after this.
     pub job_lease_seconds: u32,
+    /// A document whose reading takes longer fails (its reader is abandoned).
+    pub processing_timeout_seconds: u32,
 }
 
 impl Default for IngestConfig {
     fn default() -> Self {
-        Self { max_file_mb: 50, chunk_size: 1000, chunk_overlap: 150, workers: 1, job_lease_seconds: 30 }
+        Self {
+            max_file_mb: 50,
+            chunk_size: 1000,
+            chunk_overlap: 150,
+            workers: 1,
+            job_lease_seconds: 30,
+            processing_timeout_seconds: 300,
+        }
     }
 }
 
@@ -241,6 +250,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("ingest.chunk_overlap", Kind::Integer),
     ("ingest.workers", Kind::Integer),
     ("ingest.job_lease_seconds", Kind::Integer),
+    ("ingest.processing_timeout_seconds", Kind::Integer),
 ];
 
 /// `widget.token_expire_days` -> `DOCENT_WIDGET_TOKEN_EXPIRE_DAYS`.
@@ -341,6 +351,7 @@ impl Config {
         range("ingest.chunk_overlap", i.chunk_overlap as u64, 0, (i.chunk_size / 2) as u64)?;
         range("ingest.workers", i.workers.into(), 1, 16)?;
         range("ingest.job_lease_seconds", i.job_lease_seconds.into(), 2, 3600)?;
+        range("ingest.processing_timeout_seconds", i.processing_timeout_seconds.into(), 1, 86_400)?;
         range("http.json_limit_bytes", self.http.json_limit_bytes as u64, 1024, 1024 * 1024 * 1024)?;
         range("database.max_connections", self.database.max_connections.into(), 1, 1000)?;
         range("database.acquire_timeout_seconds", self.database.acquire_timeout_seconds, 1, 600)?;

@@ -265,7 +265,8 @@ impl KnowledgeBase {
             })
         };
         let (size, overlap) = (self.config.ingest.chunk_size, self.config.ingest.chunk_overlap);
-        let outcome = tokio::task::spawn_blocking(move || {
+        let deadline = Duration::from_secs(self.config.ingest.processing_timeout_seconds.into());
+        let outcome = run_with_deadline(deadline, move || {
             let kind = Kind::parse(&input.kind).unwrap_or(Kind::Text);
             // A reader that panics on a hostile file fails that document, not the job queue.
             std::panic::catch_unwind(|| {
@@ -276,6 +277,15 @@ impl KnowledgeBase {
         })
         .await;
         heartbeat.abort();
+        let Ok(outcome) = outcome else {
+            let message = format!(
+                "Reading the document took longer than {} s (ingest.processing_timeout_seconds); \
+                 it may be damaged or too complex.",
+                deadline.as_secs()
+            );
+            self.store.fail_job(job, &message, now_ms()).await?;
+            return Ok(());
+        };
         match outcome? {
             Ok(chunks) if !chunks.is_empty() => self.store.finish_job(job, &chunks, now_ms()).await?,
             Ok(_) => self.store.fail_job(job, &ExtractError::Empty.to_string(), now_ms()).await?,
@@ -337,4 +347,33 @@ async fn passages(
         .filter_map(|(id, score)| hits.remove(&id).map(|hit| Passage { hit, score }))
         .take(limit)
         .collect())
+}
+
+/// The deadline passed; the work itself may still be running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlinePassed;
+
+/// Runs CPU-bound `work` off the executor and stops waiting for it after
+/// `deadline`. A thread cannot be killed, so work that overruns finishes in the
+/// background and its result is dropped; the caller moves on.
+pub async fn run_with_deadline<T: Send + 'static>(
+    deadline: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<Result<T, tokio::task::JoinError>, DeadlinePassed> {
+    tokio::time::timeout(deadline, tokio::task::spawn_blocking(work)).await.map_err(|_| DeadlinePassed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn work_past_its_deadline_is_left_behind() {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let stuck = run_with_deadline(Duration::from_millis(50), move || wait.recv()).await;
+        assert_eq!(stuck.err(), Some(DeadlinePassed));
+        drop(release); // lets the abandoned thread end
+        let quick = run_with_deadline(Duration::from_secs(60), || 7).await;
+        assert_eq!(quick.unwrap().unwrap(), 7);
+    }
 }
