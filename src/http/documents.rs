@@ -128,6 +128,24 @@ impl AppState {
         }
     }
 
+    /// A document of one of the caller's workspaces, or 404.
+    async fn visible_document(
+        &self,
+        user: &CurrentUser,
+        workspace_id: i64,
+        id: i64,
+    ) -> Result<Document, ApiError> {
+        self.store.document(user.id, workspace_id, id).await?.ok_or_else(|| ApiError::not_found("Document"))
+    }
+
+    /// Brings this node's index up to date after a change; search would do it
+    /// anyway, so a failure here is logged, not reported.
+    async fn sync_index(&self) {
+        if let Err(err) = self.knowledge.sync().await {
+            tracing::warn!(error = %crate::error::ErrorChain(&err), "search index sync failed");
+        }
+    }
+
     async fn add(&self, doc: NewDocument) -> Result<AddedDocument, ApiError> {
         let added = match self.store.add_document(&doc, now_ms()).await? {
             AddOutcome::Added(document) => AddedDocument { document, duplicate: false },
@@ -295,12 +313,7 @@ async fn get_document(
     user: CurrentUser,
     Path((workspace_id, id)): Path<(i64, i64)>,
 ) -> Result<Json<Document>, ApiError> {
-    state
-        .store
-        .document(user.id, workspace_id, id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("Document"))
+    Ok(Json(state.visible_document(&user, workspace_id, id).await?))
 }
 
 /// Changes a document's title or URL.
@@ -313,11 +326,7 @@ async fn update_document(
     Path((workspace_id, id)): Path<(i64, i64)>,
     Json(body): Json<DocumentUpdate>,
 ) -> Result<Json<Document>, ApiError> {
-    let current = state
-        .store
-        .document(user.id, workspace_id, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Document"))?;
+    let current = state.visible_document(&user, workspace_id, id).await?;
     let title = match &body.title {
         Some(title) => valid_title(title)?,
         None => current.title.clone(),
@@ -328,13 +337,8 @@ async fn update_document(
         None => current.url.clone(),
     };
     state.store.update_document(workspace_id, id, &title, url.as_deref(), now_ms()).await?;
-    let _ = state.knowledge.sync().await;
-    state
-        .store
-        .document(user.id, workspace_id, id)
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("Document"))
+    state.sync_index().await;
+    Ok(Json(state.visible_document(&user, workspace_id, id).await?))
 }
 
 /// Deletes a document; its passages leave search results at once.
@@ -346,15 +350,11 @@ async fn delete_document(
     user: CurrentUser,
     Path((workspace_id, id)): Path<(i64, i64)>,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.document(user.id, workspace_id, id).await?.is_none() {
-        return Err(ApiError::not_found("Document"));
-    }
+    state.visible_document(&user, workspace_id, id).await?;
     state.store.delete_document(workspace_id, id, now_ms()).await?;
     // Search already skips chunks the database no longer has; this also drops
     // them from this node's index right away.
-    if let Err(err) = state.knowledge.sync().await {
-        tracing::warn!(error = %crate::error::ErrorChain(&err), "search index sync after delete failed");
-    }
+    state.sync_index().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
