@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::{CurrentUser, Json, Path};
+use super::extract::{CurrentUser, Json, Path, single_line};
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::rag::extract::Kind;
@@ -96,15 +96,7 @@ pub struct SearchResults {
 }
 
 fn valid_title(title: &str) -> Result<String, ApiError> {
-    let title = title.trim();
-    match title.chars().count() {
-        0 => Err(ApiError::field("title", "must not be empty")),
-        n if n > 200 => Err(ApiError::field("title", "must be at most 200 characters")),
-        _ if title.chars().any(char::is_control) => {
-            Err(ApiError::field("title", "must not contain control characters"))
-        }
-        _ => Ok(title.to_owned()),
-    }
+    single_line("title", title, 200).map(str::to_owned)
 }
 
 fn valid_url(url: &str) -> Result<String, ApiError> {

@@ -108,6 +108,20 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// A one-line text field: trimmed, 1-`max` characters, no control characters;
+/// otherwise a 422 naming `field`.
+pub fn single_line<'a>(field: &str, value: &'a str, max: usize) -> Result<&'a str, ApiError> {
+    let value = value.trim();
+    match value.chars().count() {
+        0 => Err(ApiError::field(field, "must not be empty")),
+        n if n > max => Err(ApiError::field(field, format!("must be at most {max} characters"))),
+        _ if value.chars().any(char::is_control) => {
+            Err(ApiError::field(field, "must not contain control characters"))
+        }
+        _ => Ok(value),
+    }
+}
+
 /// Path parameters; one that does not parse names nothing that exists (404).
 pub struct Path<T>(pub T);
 

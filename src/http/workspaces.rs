@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::{CurrentUser, Json, Path};
+use super::extract::{CurrentUser, Json, Path, single_line};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::store::Workspace;
@@ -28,15 +28,7 @@ pub struct WorkspaceInput {
 
 impl WorkspaceInput {
     fn valid_name(&self) -> Result<&str, ApiError> {
-        let name = self.name.trim();
-        match name.chars().count() {
-            0 => Err(ApiError::field("name", "must not be empty")),
-            n if n > 100 => Err(ApiError::field("name", "must be at most 100 characters")),
-            _ if name.chars().any(char::is_control) => {
-                Err(ApiError::field("name", "must not contain control characters"))
-            }
-            _ => Ok(name),
-        }
+        single_line("name", &self.name, 100)
     }
 }
 

@@ -176,7 +176,50 @@ pub(super) use document_columns;
 
 /// Expands into `impl Knowledge for $store` with the shared methods plus `$extra`.
 macro_rules! impl_knowledge {
-    ($store:ty, { $($extra:tt)* }) => {
+    ($store:ty, $db:ty, { $($extra:tt)* }) => {
+        impl $store {
+            /// Adds a change-feed entry inside `tx`, after taking the feed lock.
+            async fn record_change(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                workspace_id: i64,
+                document_id: i64,
+                now: i64,
+            ) -> Result<(), sqlx::Error> {
+                self.lock_feed(tx).await?;
+                sqlx::query("INSERT INTO index_changes (workspace_id, document_id, created_at) VALUES ($1, $2, $3)")
+                    .bind(workspace_id)
+                    .bind(document_id)
+                    .bind(now)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            /// Ends a job with `status`, only if `job` still holds it (running, same
+            /// attempt): a worker whose lease was taken over must write nothing.
+            async fn end_job(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                job: &Job,
+                status: &str,
+                now: i64,
+            ) -> Result<bool, sqlx::Error> {
+                let owned = sqlx::query(
+                    "UPDATE jobs SET status = $4, locked_until = NULL, updated_at = $3
+                      WHERE id = $1 AND status = 'running' AND attempts = $2",
+                )
+                .bind(job.id)
+                .bind(job.attempts)
+                .bind(now)
+                .bind(status)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                Ok(owned == 1)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Knowledge for $store {
             $($extra)*
@@ -278,13 +321,7 @@ macro_rules! impl_knowledge {
                     .execute(&mut *tx)
                     .await?;
                 // The title is indexed with every chunk.
-                self.lock_feed(&mut tx).await?;
-                sqlx::query("INSERT INTO index_changes (workspace_id, document_id, created_at) VALUES ($1, $2, $3)")
-                    .bind(workspace_id)
-                    .bind(id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                self.record_change(&mut tx, workspace_id, id, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -298,13 +335,7 @@ macro_rules! impl_knowledge {
                     .await?
                     .rows_affected();
                 if gone == 1 {
-                    self.lock_feed(&mut tx).await?;
-                    sqlx::query("INSERT INTO index_changes (workspace_id, document_id, created_at) VALUES ($1, $2, $3)")
-                        .bind(workspace_id)
-                        .bind(id)
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
+                    self.record_change(&mut tx, workspace_id, id, now).await?;
                 }
                 tx.commit().await?;
                 Ok(gone == 1)
@@ -349,17 +380,7 @@ macro_rules! impl_knowledge {
                 let mut tx = self.begin_write().await?;
                 // Only the worker that holds the job may finish it: one whose lease ran
                 // out and was taken over must not write a second set of chunks.
-                let owned = sqlx::query(
-                    "UPDATE jobs SET status = 'done', locked_until = NULL, updated_at = $3
-                      WHERE id = $1 AND status = 'running' AND attempts = $2",
-                )
-                .bind(job.id)
-                .bind(job.attempts)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if owned == 0 {
+                if !self.end_job(&mut tx, job, "done", now).await? {
                     tx.rollback().await?;
                     return Ok(());
                 }
@@ -400,30 +421,14 @@ macro_rules! impl_knowledge {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-                self.lock_feed(&mut tx).await?;
-                sqlx::query("INSERT INTO index_changes (workspace_id, document_id, created_at) VALUES ($1, $2, $3)")
-                    .bind(workspace_id)
-                    .bind(job.document_id)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?;
+                self.record_change(&mut tx, workspace_id, job.document_id, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn fail_job(&self, job: &Job, error: &str, now: i64) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
-                let owned = sqlx::query(
-                    "UPDATE jobs SET status = 'failed', locked_until = NULL, updated_at = $3
-                      WHERE id = $1 AND status = 'running' AND attempts = $2",
-                )
-                .bind(job.id)
-                .bind(job.attempts)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if owned == 0 {
+                if !self.end_job(&mut tx, job, "failed", now).await? {
                     tx.rollback().await?;
                     return Ok(());
                 }

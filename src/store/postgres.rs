@@ -56,7 +56,7 @@ impl_store!(PgStore, {
     }
 });
 
-impl_knowledge!(PgStore, {
+impl_knowledge!(PgStore, sqlx::Postgres, {
     async fn claim_job(&self, now: i64, lease_ms: i64) -> StoreResult<Option<Job>> {
         // SKIP LOCKED: nodes claiming at the same moment take different jobs.
         Ok(sqlx::query_as(

@@ -69,7 +69,7 @@ impl_store!(SqliteStore, {
     }
 });
 
-impl_knowledge!(SqliteStore, {
+impl_knowledge!(SqliteStore, sqlx::Sqlite, {
     async fn claim_job(&self, now: i64, lease_ms: i64) -> StoreResult<Option<Job>> {
         // SQLite has one writer at a time, so the UPDATE claims atomically.
         Ok(sqlx::query_as(
