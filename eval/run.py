@@ -3,10 +3,13 @@
 score its search on eval/questions.jsonl.
 
 Usage:  cargo build --release && python3 eval/run.py [--chunk-size 1000 --chunk-overlap 150]
+            [--modes keyword,dense,hybrid] [--model-dir DIR | --no-model]
 
-Prints hit@1, hit@5 and MRR@10 overall and per question style, the scores of
-the best result for answerable and unanswerable questions (to calibrate an
-"I don't know" threshold later), ingestion throughput and search latency.
+Prints hit@1, hit@5 and MRR@10 overall and per question style for keyword,
+dense and hybrid search; the best result's cosine similarity for answerable
+and unanswerable questions (to calibrate the "I don't know" threshold);
+ingestion throughput and search latency. The embedding model comes from
+scripts/fetch-model (default folder target/models/all-MiniLM-L6-v2).
 Standard library only. Not part of CI.
 """
 
@@ -27,6 +30,8 @@ ROOT = os.path.dirname(HERE)
 BINARY = os.path.join(ROOT, "target", "release", "docent")
 PAGES = os.path.join(HERE, ".corpus", "pages")
 PASSWORD = "evaluation password 1"
+MODEL_DIR = os.path.join(ROOT, "target", "models", "all-MiniLM-L6-v2")
+STYLES = ["paraphrase", "keyword", "typo", "long", "all"]
 
 
 def free_port():
@@ -72,7 +77,13 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--chunk-size", type=int, default=1000)
     parser.add_argument("--chunk-overlap", type=int, default=150)
+    parser.add_argument("--modes", default="keyword,dense,hybrid")
+    parser.add_argument("--model-dir", default=MODEL_DIR)
+    parser.add_argument("--no-model", action="store_true", help="keyword search only")
     args = parser.parse_args()
+    modes = args.modes.split(",")
+    if not args.no_model:
+        subprocess.run([os.path.join(ROOT, "scripts", "fetch-model"), args.model_dir], check=True, stdout=subprocess.DEVNULL)
     if not os.path.exists(BINARY):
         raise SystemExit("build first: cargo build --release")
     subprocess.run([os.path.join(HERE, "fetch-corpus.sh")], check=True, stdout=subprocess.DEVNULL)
@@ -88,6 +99,8 @@ def main():
         "DOCENT_INGEST_CHUNK_SIZE": str(args.chunk_size),
         "DOCENT_INGEST_CHUNK_OVERLAP": str(args.chunk_overlap),
         "DOCENT_INGEST_WORKERS": "2",
+        "DOCENT_EMBEDDINGS_PROVIDER": "none" if args.no_model else "local",
+        "DOCENT_EMBEDDINGS_MODEL_DIR": args.model_dir,
     }
     server = subprocess.Popen(
         [BINARY, "serve", "--bind", f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL
@@ -129,51 +142,63 @@ def main():
         )
         print(f"chunk_size {args.chunk_size}, overlap {args.chunk_overlap}")
 
-        per_style = {}
-        latencies, top_answerable, top_unanswerable = [], [], []
-        for q in questions:
-            t = time.perf_counter()
-            results = client.call(
-                "POST", f"/workspaces/{workspace}/search", {"query": q["question"], "limit": 50}
-            )["results"]
-            latencies.append(time.perf_counter() - t)
-            top = results[0]["score"] if results else 0.0
-            if not q["answers"]:
-                top_unanswerable.append(top)
-                continue
-            top_answerable.append(top)
-            # Rank by document: the first result from each page counts.
-            pages = []
-            for r in results:
-                if r["source"] not in pages:
-                    pages.append(r["source"])
-            rank = next((i + 1 for i, p in enumerate(pages[:10]) if p in q["answers"]), None)
-            for style in (q["style"], "all"):
-                s = per_style.setdefault(style, {"n": 0, "hit1": 0, "hit5": 0, "rr": 0.0})
-                s["n"] += 1
-                s["hit1"] += rank == 1
-                s["hit5"] += rank is not None and rank <= 5
-                s["rr"] += 1 / rank if rank else 0.0
-
-        print("\nkeyword (BM25) search, by document")
-        print(f"{'style':<12} {'n':>4} {'hit@1':>7} {'hit@5':>7} {'MRR@10':>7}")
-        for style in ["paraphrase", "keyword", "typo", "long", "all"]:
-            s = per_style.get(style)
-            if s:
-                n = s["n"]
-                print(f"{style:<12} {n:>4} {s['hit1'] / n:>7.3f} {s['hit5'] / n:>7.3f} {s['rr'] / n:>7.3f}")
-        latencies.sort()
-        print(
-            f"\nsearch latency over HTTP (limit 50), {len(latencies)} queries: "
-            f"p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms"
-        )
-        q = lambda xs: f"median {statistics.median(xs):.2f}, min {min(xs):.2f}, max {max(xs):.2f}"
-        print(f"best-result score, answerable ({len(top_answerable)}): {q(top_answerable)}")
-        print(f"best-result score, unanswerable ({len(top_unanswerable)}): {q(top_unanswerable)}")
+        for mode in modes:
+            evaluate(client, workspace, questions, mode)
     finally:
         server.terminate()
         server.wait(timeout=30)
         shutil.rmtree(data, ignore_errors=True)
+
+
+def evaluate(client, workspace, questions, mode):
+    per_style = {}
+    latencies, top_answerable, top_unanswerable = [], [], []
+    for q in questions:
+        t = time.perf_counter()
+        results = client.call(
+            "POST", f"/workspaces/{workspace}/search", {"query": q["question"], "limit": 50, "mode": mode}
+        )["results"]
+        latencies.append(time.perf_counter() - t)
+        best = max((r["similarity"] for r in results if r.get("similarity") is not None), default=None)
+        if not q["answers"]:
+            top_unanswerable.append(best)
+            continue
+        top_answerable.append(best)
+        # Rank by document: the first result from each page counts.
+        pages = []
+        for r in results:
+            if r["source"] not in pages:
+                pages.append(r["source"])
+        rank = next((i + 1 for i, p in enumerate(pages[:10]) if p in q["answers"]), None)
+        for style in (q["style"], "all"):
+            s = per_style.setdefault(style, {"n": 0, "hit1": 0, "hit5": 0, "rr": 0.0})
+            s["n"] += 1
+            s["hit1"] += rank == 1
+            s["hit5"] += rank is not None and rank <= 5
+            s["rr"] += 1 / rank if rank else 0.0
+
+    print(f"\n{mode} search, by document")
+    print(f"{'style':<12} {'n':>4} {'hit@1':>7} {'hit@5':>7} {'MRR@10':>7}")
+    for style in STYLES:
+        s = per_style.get(style)
+        if s:
+            n = s["n"]
+            print(f"{style:<12} {n:>4} {s['hit1'] / n:>7.3f} {s['hit5'] / n:>7.3f} {s['rr'] / n:>7.3f}")
+    latencies.sort()
+    print(
+        f"search latency over HTTP (limit 50), {len(latencies)} queries: "
+        f"p50 {latencies[len(latencies) // 2] * 1000:.1f} ms, p99 {latencies[int(len(latencies) * 0.99)] * 1000:.1f} ms"
+    )
+    answerable = [x for x in top_answerable if x is not None]
+    unanswerable = [x for x in top_unanswerable if x is not None]
+    if answerable and unanswerable:
+        q = lambda xs: f"median {statistics.median(xs):.3f}, min {min(xs):.3f}, max {max(xs):.3f}"
+        print(f"best cosine, answerable ({len(answerable)}): {q(answerable)}")
+        print(f"best cosine, unanswerable ({len(unanswerable)}): {q(unanswerable)}")
+        for threshold in [0.25, 0.30, 0.35, 0.40, 0.45, 0.50]:
+            kept = sum(x >= threshold for x in answerable) / len(answerable)
+            refused = sum(x < threshold for x in unanswerable) / len(unanswerable)
+            print(f"  threshold {threshold:.2f}: answerable kept {kept:.3f}, unanswerable refused {refused:.3f}")
 
 
 if __name__ == "__main__":

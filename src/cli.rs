@@ -66,8 +66,14 @@ pub enum Command {
         workspace: i64,
         #[arg(long, default_value_t = 5)]
         limit: usize,
+        /// hybrid (keyword and dense fused), keyword or dense.
+        #[arg(long, default_value = "hybrid", value_parser = ["hybrid", "keyword", "dense"])]
+        mode: String,
         query: String,
     },
+    /// Manage the local embedding model.
+    #[command(subcommand)]
+    Model(ModelCommand),
     /// Rebuild this data folder's search index from the database (stop its server first).
     Reindex {
         /// Only this workspace.
@@ -79,6 +85,16 @@ pub enum Command {
         /// Address of the health endpoint [default: from `bind`, e.g. http://127.0.0.1:8000/healthz].
         #[arg(long)]
         url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Download the embedding model (embeddings.model) from the Hugging Face hub into embeddings.model_dir.
+    Fetch {
+        /// The hub repository [default: sentence-transformers/<embeddings.model>].
+        #[arg(long)]
+        repo: Option<String>,
     },
 }
 
@@ -129,9 +145,12 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         Command::User(command) => user(config, command).await,
         Command::Healthcheck { url } => healthcheck(&config, url.as_deref()).await,
         Command::Ingest { workspace, paths } => crate::ingest_cli::ingest(config, workspace, &paths).await,
-        Command::Search { workspace, limit, query } => {
-            crate::ingest_cli::search(config, workspace, &query, limit).await
+        Command::Search { workspace, limit, mode, query } => {
+            let mode =
+                mode.parse().map_err(|()| anyhow::anyhow!("--mode must be hybrid, keyword or dense"))?;
+            crate::ingest_cli::search(config, workspace, &query, limit, mode).await
         }
+        Command::Model(ModelCommand::Fetch { repo }) => crate::ingest_cli::fetch_model(config, repo).await,
         Command::Reindex { workspace } => crate::ingest_cli::reindex(config, workspace).await,
     }
 }

@@ -38,6 +38,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub widget: WidgetConfig,
     pub ingest: IngestConfig,
+    pub embeddings: EmbeddingsConfig,
     /// Secrets, from the environment only.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -125,6 +126,54 @@ impl Default for IngestConfig {
     }
 }
 
+/// Which embedder makes vectors for dense search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddingProvider {
+    /// A sentence-transformers model run in-process.
+    Local,
+    /// An OpenAI-compatible `/v1/embeddings` endpoint.
+    Openai,
+    /// No vectors: keyword search only.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EmbeddingsConfig {
+    pub provider: EmbeddingProvider,
+    /// The model's name: recorded with every vector, so changing it re-embeds.
+    pub model: String,
+    /// `local`: the folder with `config.json`, `tokenizer.json` and
+    /// `model.safetensors`; empty means `<data_dir>/models/<model>`.
+    pub model_dir: PathBuf,
+    /// `local`: tokens of a text the model reads; the rest is cut.
+    pub max_tokens: usize,
+    /// `local`: threads that run the model.
+    pub threads: u8,
+    /// `openai`: base address, such as `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// `openai`: texts sent in one request.
+    pub batch_size: u16,
+    /// `openai`: time allowed for one request, in seconds.
+    pub timeout_seconds: u32,
+}
+
+impl Default for EmbeddingsConfig {
+    fn default() -> Self {
+        Self {
+            provider: EmbeddingProvider::Local,
+            model: "all-MiniLM-L6-v2".to_owned(),
+            model_dir: PathBuf::new(),
+            max_tokens: 256,
+            threads: 1,
+            base_url: String::new(),
+            batch_size: 64,
+            timeout_seconds: 30,
+        }
+    }
+}
+
 /// Values that must never be printed or logged.
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
@@ -132,6 +181,8 @@ pub struct Secrets {
     pub secret_key: Option<SecretString>,
     /// Password of the first administrator, used only when no user exists.
     pub admin_password: Option<SecretString>,
+    /// Key for `embeddings.provider = "openai"`.
+    pub embeddings_api_key: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -150,6 +201,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             widget: WidgetConfig::default(),
             ingest: IngestConfig::default(),
+            embeddings: EmbeddingsConfig::default(),
             secrets: Secrets::default(),
         }
     }
@@ -251,6 +303,14 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("ingest.workers", Kind::Integer),
     ("ingest.job_lease_seconds", Kind::Integer),
     ("ingest.processing_timeout_seconds", Kind::Integer),
+    ("embeddings.provider", Kind::Text),
+    ("embeddings.model", Kind::Text),
+    ("embeddings.model_dir", Kind::Text),
+    ("embeddings.max_tokens", Kind::Integer),
+    ("embeddings.threads", Kind::Integer),
+    ("embeddings.base_url", Kind::Text),
+    ("embeddings.batch_size", Kind::Integer),
+    ("embeddings.timeout_seconds", Kind::Integer),
 ];
 
 /// `widget.token_expire_days` -> `DOCENT_WIDGET_TOKEN_EXPIRE_DAYS`.
@@ -302,6 +362,7 @@ impl Config {
         config.secrets = Secrets {
             secret_key: secret(env, "DOCENT_SECRET_KEY")?,
             admin_password: secret(env, "DOCENT_ADMIN_PASSWORD")?,
+            embeddings_api_key: secret(env, "DOCENT_EMBEDDINGS_API_KEY")?,
         };
         config.validate()?;
         Ok(config)
@@ -352,6 +413,23 @@ impl Config {
         range("ingest.workers", i.workers.into(), 1, 16)?;
         range("ingest.job_lease_seconds", i.job_lease_seconds.into(), 2, 3600)?;
         range("ingest.processing_timeout_seconds", i.processing_timeout_seconds.into(), 1, 86_400)?;
+        let e = &self.embeddings;
+        range("embeddings.max_tokens", e.max_tokens as u64, 16, 8192)?;
+        range("embeddings.threads", e.threads.into(), 1, 64)?;
+        range("embeddings.batch_size", e.batch_size.into(), 1, 2048)?;
+        range("embeddings.timeout_seconds", e.timeout_seconds.into(), 1, 600)?;
+        if e.model.trim().is_empty() || e.model.len() > 200 || e.model.chars().any(char::is_control) {
+            return Err(ConfigError::new("embeddings.model", "must be a model name of 1-200 characters"));
+        }
+        if e.provider == EmbeddingProvider::Openai {
+            if e.base_url.is_empty() {
+                return Err(ConfigError::new(
+                    "embeddings.base_url",
+                    "is required with provider \"openai\", e.g. https://api.openai.com/v1",
+                ));
+            }
+            self.embeddings.base_url = base_url("embeddings.base_url", &self.embeddings.base_url)?;
+        }
         range("http.json_limit_bytes", self.http.json_limit_bytes as u64, 1024, 1024 * 1024 * 1024)?;
         range("database.max_connections", self.database.max_connections.into(), 1, 1000)?;
         range("database.acquire_timeout_seconds", self.database.acquire_timeout_seconds, 1, 600)?;
@@ -384,6 +462,15 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Where the local embedding model's files are.
+    pub fn model_dir(&self) -> PathBuf {
+        if self.embeddings.model_dir.as_os_str().is_empty() {
+            self.data_dir.join("models").join(&self.embeddings.model)
+        } else {
+            self.embeddings.model_dir.clone()
+        }
     }
 
     /// The public address, falling back to the bound address.

@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::now_ms;
 use crate::config::Config;
+use crate::rag::embed::{self, Embedder};
 use crate::rag::extract::Kind;
-use crate::rag::{KnowledgeBase, search_database};
+use crate::rag::{KnowledgeBase, SearchMode, search_database};
 use crate::store::{self, AddOutcome, NewDocument, Store};
 use crate::telemetry;
 
@@ -18,6 +19,11 @@ async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     telemetry::init(config.log_format, "warn");
     std::fs::create_dir_all(&config.data_dir)?;
     store::connect(config).await.context("cannot open the database")
+}
+
+/// The configured embedder, or none (keyword search) when it is not available.
+fn embedder(config: &Config) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
+    embed::from_config(config).context("cannot load the embedding model")
 }
 
 async fn workspace(store: &dyn Store, id: i64) -> anyhow::Result<String> {
@@ -125,7 +131,8 @@ pub async fn ingest(config: Config, workspace_id: i64, paths: &[PathBuf]) -> any
 /// Processes every queued job here, when no server holds this data folder's
 /// index; returns false (and does nothing) when one does: its workers will.
 pub async fn process_pending(config: Arc<Config>, store: Arc<dyn Store>) -> anyhow::Result<bool> {
-    match KnowledgeBase::open(config, store.clone()).await {
+    let embedder = embedder(&config)?;
+    match KnowledgeBase::open(config, store.clone(), embedder).await {
         Ok(kb) => {
             while let Some(job) = store.claim_job(now_ms(), kb.lease_ms()).await? {
                 kb.process(&job).await?;
@@ -140,18 +147,30 @@ pub async fn process_pending(config: Arc<Config>, store: Arc<dyn Store>) -> anyh
     }
 }
 
-pub async fn search(config: Config, workspace_id: i64, query: &str, limit: usize) -> anyhow::Result<()> {
+pub async fn search(
+    config: Config,
+    workspace_id: i64,
+    query: &str,
+    limit: usize,
+    mode: SearchMode,
+) -> anyhow::Result<()> {
     let store = open(&config).await?;
     workspace(store.as_ref(), workspace_id).await?;
-    let passages = search_database(store.clone(), workspace_id, query, limit.clamp(1, 50)).await?;
+    let embedder = embedder(&config)?;
+    if embedder.is_none() && mode != SearchMode::Keyword {
+        eprintln!("(no embedding model: keyword search only)");
+    }
+    let passages =
+        search_database(store.clone(), embedder, workspace_id, query, limit.clamp(1, 50), mode).await?;
     if passages.is_empty() {
         println!("No passage matches.");
     }
     for (rank, p) in passages.iter().enumerate() {
         let place =
             if p.hit.heading_path.is_empty() { String::new() } else { format!(" > {}", p.hit.heading_path) };
+        let similarity = p.similarity.map(|s| format!(" cosine {s:.3}")).unwrap_or_default();
         println!(
-            "{}. [{:.2}] {}{place} (document {}, chunk {})",
+            "{}. [{:.4}{similarity}] {}{place} (document {}, chunk {})",
             rank + 1,
             p.score,
             p.hit.title,
@@ -169,7 +188,7 @@ pub async fn search(config: Config, workspace_id: i64, query: &str, limit: usize
 pub async fn reindex(config: Config, workspace_id: Option<i64>) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let store = open(&config).await?;
-    let kb = KnowledgeBase::open(config.clone(), store.clone())
+    let kb = KnowledgeBase::open(config.clone(), store.clone(), embedder(&config)?)
         .await
         .context("cannot open the search index; stop the server that uses this data folder first")?;
     let chunks = match workspace_id {
@@ -181,5 +200,48 @@ pub async fn reindex(config: Config, workspace_id: Option<i64>) -> anyhow::Resul
     };
     println!("Search index rebuilt: {chunks} chunks.");
     store.close().await;
+    Ok(())
+}
+
+/// Files of a sentence-transformers model that Docent reads.
+const MODEL_FILES: [&str; 4] =
+    ["config.json", "tokenizer.json", "model.safetensors", "sentence_bert_config.json"];
+
+/// `docent model fetch`: downloads the model's files from the Hugging Face hub
+/// into the model folder, each to a temporary name first, so an interrupted
+/// download never leaves a half file that looks complete. (A plain HTTP client
+/// is all this needs; it saves a second HTTP stack that `hf-hub` would bring.)
+pub async fn fetch_model(config: Config, repo: Option<String>) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+
+    let repo = repo.unwrap_or_else(|| format!("sentence-transformers/{}", config.embeddings.model));
+    let dir = config.model_dir();
+    tokio::fs::create_dir_all(&dir).await.with_context(|| format!("cannot create {}", dir.display()))?;
+    let client =
+        reqwest::Client::builder().user_agent(concat!("docent/", env!("CARGO_PKG_VERSION"))).build()?;
+    for file in MODEL_FILES {
+        let url = format!("https://huggingface.co/{repo}/resolve/main/{file}");
+        let response = client.get(&url).send().await.with_context(|| format!("cannot reach {url}"))?;
+        if !response.status().is_success() {
+            if file == "sentence_bert_config.json" {
+                continue; // optional
+            }
+            bail!("{url} answered {}", response.status());
+        }
+        let partial = dir.join(format!("{file}.part"));
+        let mut out = tokio::fs::File::create(&partial).await?;
+        let mut body = response.bytes_stream();
+        let mut bytes = 0u64;
+        while let Some(piece) = body.next().await {
+            let piece = piece.with_context(|| format!("download of {url} broke off"))?;
+            bytes += piece.len() as u64;
+            out.write_all(&piece).await?;
+        }
+        out.flush().await?;
+        tokio::fs::rename(&partial, dir.join(file)).await?;
+        println!("{file}: {:.1} MB", bytes as f64 / 1e6);
+    }
+    println!("The model is in {}; restart the server to use it.", dir.display());
     Ok(())
 }

@@ -37,12 +37,14 @@ impl Application {
         let store = store::connect(&config).await.context("cannot open the database")?;
         let auth = Auth::new(config.clone(), store.clone()).await?;
         let bootstrap = auth.bootstrap_admin().await?;
-        let knowledge = KnowledgeBase::open(config.clone(), store.clone()).await.with_context(|| {
-            format!(
-                "cannot open the search index in {} (each docent process needs a data folder of its own)",
-                config.data_dir.join("index").display()
-            )
-        })?;
+        let embedder = crate::rag::embed::from_config(&config).context("cannot load the embedding model")?;
+        let knowledge =
+            KnowledgeBase::open(config.clone(), store.clone(), embedder).await.with_context(|| {
+                format!(
+                    "cannot open the search index in {} (each docent process needs a data folder of its own)",
+                    config.data_dir.join("index").display()
+                )
+            })?;
         let state = AppState {
             config,
             store,

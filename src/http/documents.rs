@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::extract::{CurrentUser, Json, Path, single_line};
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code, ErrorBody};
+use crate::rag::SearchMode;
 use crate::rag::extract::Kind;
 use crate::state::AppState;
 use crate::store::{AddOutcome, Document, NewDocument};
@@ -73,6 +74,8 @@ pub struct SearchRequest {
     query: String,
     /// Results wanted, 1-50 (default 5).
     limit: Option<usize>,
+    /// `hybrid` (default: keyword and dense search fused), `keyword` or `dense`.
+    mode: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -88,6 +91,9 @@ pub struct SearchResult {
     text: String,
     /// Relevance; higher is better, comparable within one answer only.
     score: f32,
+    /// Cosine similarity of passage and query (-1 to 1), when dense search ranked
+    /// this passage; comparable across queries. `null` otherwise.
+    similarity: Option<f32>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -371,7 +377,14 @@ async fn search(
     if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 50"));
     }
-    let passages = state.knowledge.search(workspace_id, query, limit).await.map_err(ApiError::internal)?;
+    let mode = match body.mode.as_deref() {
+        None => SearchMode::Hybrid,
+        Some(mode) => {
+            mode.parse().map_err(|()| ApiError::field("mode", "must be hybrid, keyword or dense"))?
+        }
+    };
+    let passages =
+        state.knowledge.search(workspace_id, query, limit, mode).await.map_err(ApiError::internal)?;
     let results = passages
         .into_iter()
         .map(|p| SearchResult {
@@ -383,6 +396,7 @@ async fn search(
             heading_path: p.hit.heading_path,
             text: p.hit.text,
             score: p.score,
+            similarity: p.similarity,
         })
         .collect();
     Ok(Json(SearchResults { results }))

@@ -26,6 +26,7 @@ pub fn chunk(kind: Kind, sections: &[Section], size: usize, overlap: usize) -> V
                     heading_path: section.headings.join(" > "),
                     anchor: section.anchor.clone(),
                     text: piece.to_owned(),
+                    vector: None,
                 });
             }
         }

@@ -2,17 +2,22 @@
 //!
 //! Adding a document stores it with a job in the database (so the work survives a
 //! crash and any node may do it); background workers claim jobs, extract sections,
-//! chunk them and store the chunks; every change is written to a change feed that
-//! each node follows to keep its own keyword index current. Search asks the index
-//! for chunk ids and the database for the chunks, so a deleted document's chunks
-//! leave the results at once on every node.
+//! chunk them, embed the chunks and store both; every change is written to a
+//! change feed that each node follows to keep its own indexes current: a keyword
+//! index (BM25, tantivy, in the data folder) and a vector index (in memory).
+//! Search fuses both rankings and reads the chunks back from the database, so a
+//! deleted document's chunks leave the results at once on every node.
 
 pub mod chunk;
+pub mod embed;
 pub mod extract;
 pub mod index;
+mod jobs;
 mod office;
+mod search;
+pub mod vectors;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -20,16 +25,19 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use self::extract::{ExtractError, Kind};
+use self::embed::Embedder;
 use self::index::{IndexError, KeywordIndex};
-use crate::clock::now_ms;
+use self::vectors::VectorIndex;
 use crate::config::Config;
-use crate::store::{ChunkHit, Job, Store, StoreError};
+use crate::store::{ChunkHit, Store, StoreError};
 
-/// A job that was claimed this many times without finishing fails for good.
-const MAX_ATTEMPTS: i64 = 3;
+pub use jobs::{DeadlinePassed, run_with_deadline};
+pub use search::{SearchMode, search_database};
+
 /// How often each node looks at the change feed for other nodes' work.
 const FEED_POLL: Duration = Duration::from_secs(1);
+/// Rows read from the database at a time when an index is rebuilt.
+const COPY_BATCH: i64 = 2000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RagError {
@@ -58,7 +66,11 @@ impl RagError {
 #[derive(Debug, Clone)]
 pub struct Passage {
     pub hit: ChunkHit,
+    /// The ranking score: BM25 (keyword), cosine (dense) or the fused score (hybrid).
     pub score: f32,
+    /// Cosine similarity of the passage to the query, when dense search ran and
+    /// ranked it: an absolute measure of relevance, unlike the fused score.
+    pub similarity: Option<f32>,
 }
 
 impl Passage {
@@ -77,7 +89,9 @@ pub struct KnowledgeBase {
     store: Arc<dyn Store>,
     config: Arc<Config>,
     index: Arc<KeywordIndex>,
-    /// The last change-feed sequence applied to `index`.
+    vectors: Arc<VectorIndex>,
+    embedder: Option<Arc<dyn Embedder>>,
+    /// The last change-feed sequence applied to both indexes.
     applied: AtomicI64,
     /// One sync at a time.
     syncing: tokio::sync::Mutex<()>,
@@ -86,9 +100,14 @@ pub struct KnowledgeBase {
 }
 
 impl KnowledgeBase {
-    /// Opens this node's index and brings it up to date with the database,
-    /// rebuilding it when it is new or belongs to another database.
-    pub async fn open(config: Arc<Config>, store: Arc<dyn Store>) -> Result<Arc<Self>, RagError> {
+    /// Opens this node's keyword index and brings it up to date with the
+    /// database, rebuilding it when it is new or belongs to another database,
+    /// and loads the vectors of `embedder`'s model into memory.
+    pub async fn open(
+        config: Arc<Config>,
+        store: Arc<dyn Store>,
+        embedder: Option<Arc<dyn Embedder>>,
+    ) -> Result<Arc<Self>, RagError> {
         let dir = config.data_dir.join("index");
         let index = tokio::task::spawn_blocking(move || KeywordIndex::open(&dir)).await??;
         let applied = index.applied();
@@ -96,6 +115,8 @@ impl KnowledgeBase {
             store,
             config,
             index: Arc::new(index),
+            vectors: Arc::new(VectorIndex::new()),
+            embedder,
             applied: AtomicI64::new(applied),
             syncing: tokio::sync::Mutex::new(()),
             work: Notify::new(),
@@ -104,13 +125,28 @@ impl KnowledgeBase {
         if applied == 0 || applied > last {
             kb.rebuild().await?;
         } else {
+            // Changes after `applied` are applied again by the sync: harmless.
+            let started = std::time::Instant::now();
+            let loaded = kb.copy_vectors(None).await?;
+            if loaded > 0 {
+                tracing::info!(
+                    vectors = loaded,
+                    ms = started.elapsed().as_millis() as u64,
+                    "vector index loaded"
+                );
+            }
             kb.sync().await?;
         }
         Ok(kb)
     }
 
-    /// Rebuilds the index from every ready chunk in the database, or only those
-    /// of one workspace.
+    /// The model whose vectors are searched, if any.
+    pub fn embedding_model(&self) -> Option<&str> {
+        self.embedder.as_deref().map(|e| e.model())
+    }
+
+    /// Rebuilds both indexes from every ready chunk in the database, or only
+    /// those of one workspace; returns the chunks indexed.
     pub async fn rebuild(&self) -> Result<usize, RagError> {
         self.rebuild_scope(None).await
     }
@@ -133,10 +169,21 @@ impl KnowledgeBase {
             Some(ws) => index.remove_workspace(ws),
         })
         .await??;
+        match workspace_id {
+            None => self.vectors.clear(),
+            Some(ws) => self.vectors.remove_workspace(ws),
+        }
         let total = copy_chunks(self.store.as_ref(), &self.index, workspace_id).await?;
+        let vectors = self.copy_vectors(workspace_id).await?;
         self.commit(seq).await?;
-        tracing::info!(chunks = total, seq, "search index rebuilt");
+        tracing::info!(chunks = total, vectors, seq, "search indexes rebuilt");
         Ok(total)
+    }
+
+    /// Loads the vectors of the embedder's model (of one workspace, or all).
+    async fn copy_vectors(&self, workspace_id: Option<i64>) -> Result<usize, RagError> {
+        let Some(model) = self.embedding_model() else { return Ok(0) };
+        copy_vectors(self.store.as_ref(), &self.vectors, model, workspace_id).await
     }
 
     /// Applies the change feed since the last sync.
@@ -146,11 +193,16 @@ impl KnowledgeBase {
             let after = self.applied.load(Ordering::Acquire);
             let changes = self.store.index_changes_after(after, 500).await?;
             let Some(last) = changes.last().map(|c| c.seq) else { return Ok(()) };
-            let documents: BTreeSet<i64> = changes.iter().map(|c| c.document_id).collect();
-            for document_id in documents {
+            let documents: BTreeMap<i64, i64> =
+                changes.iter().map(|c| (c.document_id, c.workspace_id)).collect();
+            for (document_id, workspace_id) in documents {
                 let chunks = self.store.chunks_to_index(document_id).await?;
                 let index = Arc::clone(&self.index);
                 tokio::task::spawn_blocking(move || index.replace_document(document_id, &chunks)).await??;
+                if let Some(model) = self.embedding_model() {
+                    let vectors = self.store.document_vectors(document_id, model).await?;
+                    self.vectors.replace_document(workspace_id, document_id, &vectors);
+                }
             }
             self.commit(last).await?;
             if changes.len() < 500 {
@@ -176,35 +228,16 @@ impl KnowledgeBase {
         self.work.notify_waiters();
     }
 
-    /// The best passages of a workspace for `query`, best first.
-    ///
-    /// When the change feed is ahead of this node's index (a document became
-    /// ready a moment ago, here or on another node) the index catches up first,
-    /// so a search never misses what the database already shows as ready.
-    pub async fn search(
-        &self,
-        workspace_id: i64,
-        query: &str,
-        limit: usize,
-    ) -> Result<Vec<Passage>, RagError> {
-        if self.store.last_index_change().await? > self.applied.load(Ordering::Acquire) {
-            self.sync().await?;
-        }
-        let index = Arc::clone(&self.index);
-        let query = query.to_owned();
-        // Ask for a few more than needed: some may belong to documents deleted
-        // a moment ago, which the database no longer returns.
-        let want = limit + 10;
-        let ranked = tokio::task::spawn_blocking(move || index.search(workspace_id, &query, want)).await??;
-        passages(self.store.as_ref(), workspace_id, ranked, limit).await
-    }
-
-    /// Runs `workers` job workers and the change-feed follower until `stop`.
+    /// Runs the job workers, the embedding backfill and the change-feed
+    /// follower until `stop`.
     pub async fn run_background(self: Arc<Self>, stop: impl Future<Output = ()> + Send) {
         let workers = usize::from(self.config.ingest.workers.max(1));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..workers {
             tasks.spawn(Arc::clone(&self).work_loop());
+        }
+        if self.embedder.is_some() {
+            tasks.spawn(Arc::clone(&self).backfill_loop());
         }
         tasks.spawn(Arc::clone(&self).follow_feed());
         stop.await;
@@ -221,78 +254,6 @@ impl KnowledgeBase {
             }
         }
     }
-
-    async fn work_loop(self: Arc<Self>) {
-        loop {
-            let notified = self.work.notified();
-            match self.store.claim_job(now_ms(), self.lease_ms()).await {
-                Ok(Some(job)) => {
-                    if let Err(err) = self.process(&job).await {
-                        // The lease runs out and the job is tried again.
-                        tracing::warn!(error = %crate::error::ErrorChain(&err), job = job.id, "processing failed");
-                    }
-                }
-                Ok(None) => {
-                    let _ = tokio::time::timeout(FEED_POLL, notified).await;
-                }
-                Err(err) => {
-                    tracing::warn!(error = %crate::error::ErrorChain(&err), "cannot claim a job");
-                    tokio::time::sleep(FEED_POLL).await;
-                }
-            }
-        }
-    }
-
-    /// Processes one claimed job: extract, chunk, store, index.
-    pub async fn process(&self, job: &Job) -> Result<(), RagError> {
-        let Some(input) = self.store.start_job(job, now_ms()).await? else {
-            return Ok(()); // deleted meanwhile
-        };
-        if job.attempts > MAX_ATTEMPTS {
-            let message = "Processing was interrupted too many times; delete the document and add it again.";
-            self.store.fail_job(job, message, now_ms()).await?;
-            return Ok(());
-        }
-        let heartbeat = {
-            let store = Arc::clone(&self.store);
-            let (job_id, lease_ms) = (job.id, self.lease_ms());
-            tokio::spawn(async move {
-                let every = Duration::from_millis(lease_ms.unsigned_abs() / 3);
-                loop {
-                    tokio::time::sleep(every).await;
-                    let _ = store.renew_job(job_id, now_ms() + lease_ms).await;
-                }
-            })
-        };
-        let (size, overlap) = (self.config.ingest.chunk_size, self.config.ingest.chunk_overlap);
-        let deadline = Duration::from_secs(self.config.ingest.processing_timeout_seconds.into());
-        let outcome = run_with_deadline(deadline, move || {
-            let kind = Kind::parse(&input.kind).unwrap_or(Kind::Text);
-            // A reader that panics on a hostile file fails that document, not the job queue.
-            std::panic::catch_unwind(|| {
-                extract::extract(kind, &input.content)
-                    .map(|doc| chunk::chunk(kind, &doc.sections, size, overlap))
-            })
-            .unwrap_or_else(|_| Err(ExtractError::Unreadable("The document could not be read.".into())))
-        })
-        .await;
-        heartbeat.abort();
-        let Ok(outcome) = outcome else {
-            let message = format!(
-                "Reading the document took longer than {} s (ingest.processing_timeout_seconds); \
-                 it may be damaged or too complex.",
-                deadline.as_secs()
-            );
-            self.store.fail_job(job, &message, now_ms()).await?;
-            return Ok(());
-        };
-        match outcome? {
-            Ok(chunks) if !chunks.is_empty() => self.store.finish_job(job, &chunks, now_ms()).await?,
-            Ok(_) => self.store.fail_job(job, &ExtractError::Empty.to_string(), now_ms()).await?,
-            Err(err) => self.store.fail_job(job, &err.to_string(), now_ms()).await?,
-        }
-        self.sync().await
-    }
 }
 
 /// Adds every ready chunk (of one workspace, or all) from the database to `index`.
@@ -303,7 +264,7 @@ async fn copy_chunks(
 ) -> Result<usize, RagError> {
     let (mut after, mut total) = (0, 0);
     loop {
-        let batch = store.all_chunks_to_index(workspace_id, after, 2000).await?;
+        let batch = store.all_chunks_to_index(workspace_id, after, COPY_BATCH).await?;
         let Some(last) = batch.last() else { break };
         after = last.id;
         total += batch.len();
@@ -313,67 +274,20 @@ async fn copy_chunks(
     Ok(total)
 }
 
-/// Searches one workspace straight from the database, with a throwaway index in
-/// memory: always current and needs no data folder, so `docent search` works
-/// beside a running server. Fine for debugging, too slow for serving.
-pub async fn search_database(
-    store: Arc<dyn Store>,
-    workspace_id: i64,
-    query: &str,
-    limit: usize,
-) -> Result<Vec<Passage>, RagError> {
-    let index = Arc::new(tokio::task::spawn_blocking(KeywordIndex::in_memory).await??);
-    copy_chunks(store.as_ref(), &index, Some(workspace_id)).await?;
-    let committed = Arc::clone(&index);
-    tokio::task::spawn_blocking(move || committed.commit(0)).await??;
-    let query = query.to_owned();
-    let ranked = tokio::task::spawn_blocking(move || index.search(workspace_id, &query, limit)).await??;
-    passages(store.as_ref(), workspace_id, ranked, limit).await
-}
-
-/// The chunks behind ranked ids, from the database, in rank order; ids whose
-/// chunks are gone (a document deleted a moment ago) are skipped.
-async fn passages(
+/// Adds every vector of `model` (of one workspace, or all) from the database to `vectors`.
+async fn copy_vectors(
     store: &dyn Store,
-    workspace_id: i64,
-    ranked: Vec<(i64, f32)>,
-    limit: usize,
-) -> Result<Vec<Passage>, RagError> {
-    let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
-    let mut hits: HashMap<i64, ChunkHit> =
-        store.chunk_hits(workspace_id, &ids).await?.into_iter().map(|h| (h.chunk_id, h)).collect();
-    Ok(ranked
-        .into_iter()
-        .filter_map(|(id, score)| hits.remove(&id).map(|hit| Passage { hit, score }))
-        .take(limit)
-        .collect())
-}
-
-/// The deadline passed; the work itself may still be running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DeadlinePassed;
-
-/// Runs CPU-bound `work` off the executor and stops waiting for it after
-/// `deadline`. A thread cannot be killed, so work that overruns finishes in the
-/// background and its result is dropped; the caller moves on.
-pub async fn run_with_deadline<T: Send + 'static>(
-    deadline: Duration,
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<Result<T, tokio::task::JoinError>, DeadlinePassed> {
-    tokio::time::timeout(deadline, tokio::task::spawn_blocking(work)).await.map_err(|_| DeadlinePassed)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn work_past_its_deadline_is_left_behind() {
-        let (release, wait) = std::sync::mpsc::channel::<()>();
-        let stuck = run_with_deadline(Duration::from_millis(50), move || wait.recv()).await;
-        assert_eq!(stuck.err(), Some(DeadlinePassed));
-        drop(release); // lets the abandoned thread end
-        let quick = run_with_deadline(Duration::from_secs(60), || 7).await;
-        assert_eq!(quick.unwrap().unwrap(), 7);
+    vectors: &VectorIndex,
+    model: &str,
+    workspace_id: Option<i64>,
+) -> Result<usize, RagError> {
+    let (mut after, mut total) = (0, 0);
+    loop {
+        let batch = store.all_vectors(model, workspace_id, after, COPY_BATCH).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.chunk_id;
+        total += batch.len();
+        vectors.add(&batch);
     }
+    Ok(total)
 }

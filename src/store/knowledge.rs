@@ -81,6 +81,8 @@ pub struct NewChunk {
     pub heading_path: String,
     pub anchor: Option<String>,
     pub text: String,
+    /// Its embedding, when one was made before storing.
+    pub vector: Option<Vec<f32>>,
 }
 
 /// A chunk as the search index takes it in.
@@ -137,8 +139,9 @@ pub trait Knowledge: Send + Sync {
     /// Marks the document `processing` and returns what is needed to process it;
     /// `None` when the document is gone or the job is no longer this worker's.
     async fn start_job(&self, job: &Job, now: i64) -> StoreResult<Option<JobInput>>;
-    /// Replaces the document's chunks, marks it `ready` and the job done.
-    async fn finish_job(&self, job: &Job, chunks: &[NewChunk], now: i64) -> StoreResult<()>;
+    /// Replaces the document's chunks (and the vectors they carry, made by
+    /// `model`), marks it `ready` and the job done.
+    async fn finish_job(&self, job: &Job, chunks: &[NewChunk], model: &str, now: i64) -> StoreResult<()>;
     /// Marks the document `failed` with a reason and the job failed.
     async fn fail_job(&self, job: &Job, error: &str, now: i64) -> StoreResult<()>;
 
@@ -376,7 +379,7 @@ macro_rules! impl_knowledge {
                 .await?)
             }
 
-            async fn finish_job(&self, job: &Job, chunks: &[NewChunk], now: i64) -> StoreResult<()> {
+            async fn finish_job(&self, job: &Job, chunks: &[NewChunk], model: &str, now: i64) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 // Only the worker that holds the job may finish it: one whose lease ran
                 // out and was taken over must not write a second set of chunks.
@@ -399,9 +402,9 @@ macro_rules! impl_knowledge {
                     .execute(&mut *tx)
                     .await?;
                 for (ordinal, chunk) in chunks.iter().enumerate() {
-                    sqlx::query(
+                    let chunk_id: i64 = sqlx::query_scalar(
                         "INSERT INTO chunks (document_id, workspace_id, ordinal, heading_path, anchor, text)
-                         VALUES ($1, $2, $3, $4, $5, $6)",
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
                     )
                     .bind(job.document_id)
                     .bind(workspace_id)
@@ -409,8 +412,21 @@ macro_rules! impl_knowledge {
                     .bind(&chunk.heading_path)
                     .bind(&chunk.anchor)
                     .bind(&chunk.text)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await?;
+                    if let Some(vector) = &chunk.vector {
+                        sqlx::query(
+                            "INSERT INTO chunk_vectors (chunk_id, workspace_id, document_id, model, vector)
+                             VALUES ($1, $2, $3, $4, $5)",
+                        )
+                        .bind(chunk_id)
+                        .bind(workspace_id)
+                        .bind(job.document_id)
+                        .bind(model)
+                        .bind($crate::store::vectors::encode(vector))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
                 }
                 sqlx::query(
                     "UPDATE documents SET status = 'ready', error = NULL, chunk_count = $2, updated_at = $3

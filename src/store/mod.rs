@@ -10,6 +10,7 @@ mod models;
 mod postgres;
 mod queries;
 mod sqlite;
+pub mod vectors;
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 
 pub use knowledge::*;
 pub use models::*;
+pub use vectors::{StoredVector, Vectors};
 
 use crate::config::{Config, DatabaseKind};
 
@@ -41,7 +43,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Workspace and bot lookups take the caller's user id and see only what that user
 /// is a member of: another tenant's rows are simply absent (`None`).
 #[async_trait]
-pub trait Store: Knowledge + Send + Sync + 'static {
+pub trait Store: Knowledge + Vectors + Send + Sync + 'static {
     /// Which database this is.
     fn kind(&self) -> DatabaseKind;
     /// Applies pending migrations.

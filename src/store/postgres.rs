@@ -7,6 +7,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::knowledge::{self, impl_knowledge};
 use super::queries::{self, impl_store};
+use super::vectors::impl_vectors;
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
 
@@ -84,3 +85,5 @@ impl_knowledge!(PgStore, sqlx::Postgres, {
         .await?)
     }
 });
+
+impl_vectors!(PgStore);

@@ -9,6 +9,7 @@ use sqlx::sqlite::{
 
 use super::knowledge::{self, impl_knowledge};
 use super::queries::{self, impl_store};
+use super::vectors::impl_vectors;
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
 
@@ -98,3 +99,5 @@ impl_knowledge!(SqliteStore, sqlx::Sqlite, {
         .await?)
     }
 });
+
+impl_vectors!(SqliteStore);

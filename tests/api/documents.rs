@@ -265,7 +265,12 @@ async fn a_second_node_on_the_same_database_finds_what_the_first_ingested() {
     // Its own data folder: its index is built from the database at start.
     let dir = tempfile::tempdir().unwrap();
     let second = docent::startup::Application::build(test_config(dir.path(), &app.db.url)).await.unwrap();
-    let found = second.state().knowledge.search(ws, "reset password", 5).await.unwrap();
+    let found = second
+        .state()
+        .knowledge
+        .search(ws, "reset password", 5, docent::rag::SearchMode::Hybrid)
+        .await
+        .unwrap();
     assert_eq!(found.first().map(|p| p.hit.document_id), Some(id));
 
     // A document added through the first node reaches the second through the change feed.
@@ -273,7 +278,8 @@ async fn a_second_node_on_the_same_database_finds_what_the_first_ingested() {
     let added: Value =
         app.post(&format!("/workspaces/{ws}/documents"), &token, &body).await.json().await.unwrap();
     settled(&app, &token, ws, added["documents"][0]["id"].as_i64().unwrap()).await;
-    let found = second.state().knowledge.search(ws, "refunds", 5).await.unwrap();
+    let found =
+        second.state().knowledge.search(ws, "refunds", 5, docent::rag::SearchMode::Hybrid).await.unwrap();
     assert_eq!(found.len(), 1);
 }
 

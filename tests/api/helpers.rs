@@ -101,6 +101,8 @@ pub fn test_config(dir: &std::path::Path, database_url: &str) -> Config {
         ..Config::default()
     };
     config.secrets.admin_password = Some(SecretString::from(ADMIN_PASSWORD));
+    // Keyword search unless a test asks for an embedder (tests/api/embeddings.rs).
+    config.embeddings.provider = docent::config::EmbeddingProvider::None;
     config.validate().expect("the test configuration is valid");
     config
 }

@@ -6,6 +6,7 @@ mod bots;
 mod cli;
 mod documents;
 mod edge;
+mod embeddings;
 mod fixtures;
 mod helpers;
 mod store;

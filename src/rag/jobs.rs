@@ -1,0 +1,195 @@
+//! Background work of the knowledge base: processing queued documents (read,
+//! chunk, embed, store) and embedding chunks that have no vector of the current
+//! model yet (added while no model was available, or made by another model).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::embed::{Purpose, passage_text};
+use super::extract::{self, ExtractError, Kind};
+use super::{FEED_POLL, KnowledgeBase, RagError, chunk};
+use crate::clock::now_ms;
+use crate::store::{IndexedChunk, Job, NewChunk};
+
+/// A job that was claimed this many times without finishing fails for good.
+const MAX_ATTEMPTS: i64 = 3;
+/// Texts handed to the embedder at once: small enough that a query never waits long behind them.
+const EMBED_GROUP: usize = 32;
+/// How often the backfill looks for chunks without vectors when it found none.
+const BACKFILL_IDLE: Duration = Duration::from_secs(5);
+/// How long the backfill waits after the embedder failed.
+const BACKFILL_BACKOFF: Duration = Duration::from_secs(30);
+
+impl KnowledgeBase {
+    pub(super) async fn work_loop(self: Arc<Self>) {
+        loop {
+            let notified = self.work.notified();
+            match self.store.claim_job(now_ms(), self.lease_ms()).await {
+                Ok(Some(job)) => {
+                    if let Err(err) = self.process(&job).await {
+                        // The lease runs out and the job is tried again.
+                        tracing::warn!(error = %crate::error::ErrorChain(&err), job = job.id, "processing failed");
+                    }
+                }
+                Ok(None) => {
+                    let _ = tokio::time::timeout(FEED_POLL, notified).await;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %crate::error::ErrorChain(&err), "cannot claim a job");
+                    tokio::time::sleep(FEED_POLL).await;
+                }
+            }
+        }
+    }
+
+    /// Processes one claimed job: extract, chunk, embed, store, index.
+    pub async fn process(&self, job: &Job) -> Result<(), RagError> {
+        let Some(input) = self.store.start_job(job, now_ms()).await? else {
+            return Ok(()); // deleted meanwhile
+        };
+        if job.attempts > MAX_ATTEMPTS {
+            let message = "Processing was interrupted too many times; delete the document and add it again.";
+            self.store.fail_job(job, message, now_ms()).await?;
+            return Ok(());
+        }
+        let heartbeat = {
+            let store = Arc::clone(&self.store);
+            let (job_id, lease_ms) = (job.id, self.lease_ms());
+            tokio::spawn(async move {
+                let every = Duration::from_millis(lease_ms.unsigned_abs() / 3);
+                loop {
+                    tokio::time::sleep(every).await;
+                    let _ = store.renew_job(job_id, now_ms() + lease_ms).await;
+                }
+            })
+        };
+        let title = input.title.clone();
+        let (size, overlap) = (self.config.ingest.chunk_size, self.config.ingest.chunk_overlap);
+        let deadline = Duration::from_secs(self.config.ingest.processing_timeout_seconds.into());
+        let outcome = run_with_deadline(deadline, move || {
+            let kind = Kind::parse(&input.kind).unwrap_or(Kind::Text);
+            // A reader that panics on a hostile file fails that document, not the job queue.
+            std::panic::catch_unwind(|| {
+                extract::extract(kind, &input.content)
+                    .map(|doc| chunk::chunk(kind, &doc.sections, size, overlap))
+            })
+            .unwrap_or_else(|_| Err(ExtractError::Unreadable("The document could not be read.".into())))
+        })
+        .await;
+        let outcome = match outcome {
+            Ok(Ok(Ok(mut chunks))) if !chunks.is_empty() => {
+                self.embed_new_chunks(&title, &mut chunks).await;
+                Ok(Ok(Ok(chunks)))
+            }
+            other => other,
+        };
+        heartbeat.abort();
+        let Ok(outcome) = outcome else {
+            let message = format!(
+                "Reading the document took longer than {} s (ingest.processing_timeout_seconds); \
+                 it may be damaged or too complex.",
+                deadline.as_secs()
+            );
+            self.store.fail_job(job, &message, now_ms()).await?;
+            return Ok(());
+        };
+        let model = self.embedding_model().unwrap_or_default();
+        match outcome? {
+            Ok(chunks) if !chunks.is_empty() => self.store.finish_job(job, &chunks, model, now_ms()).await?,
+            Ok(_) => self.store.fail_job(job, &ExtractError::Empty.to_string(), now_ms()).await?,
+            Err(err) => self.store.fail_job(job, &err.to_string(), now_ms()).await?,
+        }
+        self.sync().await
+    }
+
+    /// Gives each chunk its vector. When the embedder fails the chunks are
+    /// stored without, searchable by keyword, and the backfill embeds them later.
+    async fn embed_new_chunks(&self, title: &str, chunks: &mut [NewChunk]) {
+        let Some(embedder) = &self.embedder else { return };
+        for group in chunks.chunks_mut(EMBED_GROUP) {
+            let texts = group.iter().map(|c| passage_text(title, &c.heading_path, &c.text)).collect();
+            match embedder.embed(texts, Purpose::Passage).await {
+                Ok(vectors) => {
+                    for (chunk, vector) in group.iter_mut().zip(vectors) {
+                        chunk.vector = Some(vector);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "embedding failed; the document is stored for keyword search and embedded later");
+                    for chunk in chunks.iter_mut() {
+                        chunk.vector = None;
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Embeds chunks that have no vector of the current model, a group at a
+    /// time, until there are none; then looks again now and then.
+    pub(super) async fn backfill_loop(self: Arc<Self>) {
+        let Some(embedder) = self.embedder.clone() else { return };
+        let model = embedder.model().to_owned();
+        loop {
+            let wait = match self.backfill_once(&model).await {
+                Ok(0) => BACKFILL_IDLE,
+                Ok(_) => Duration::ZERO,
+                Err(err) => {
+                    tracing::warn!(error = %err, "embedding stored chunks failed; trying again later");
+                    BACKFILL_BACKOFF
+                }
+            };
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+
+    /// Embeds one group of chunks without a vector; returns how many.
+    pub async fn backfill_once(
+        &self,
+        model: &str,
+    ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
+        let Some(embedder) = &self.embedder else { return Ok(0) };
+        let chunks: Vec<IndexedChunk> = self.store.chunks_to_embed(model, EMBED_GROUP as i64).await?;
+        if chunks.is_empty() {
+            return Ok(0);
+        }
+        let texts = chunks.iter().map(|c| passage_text(&c.title, &c.heading_path, &c.text)).collect();
+        let vectors = embedder.embed(texts, Purpose::Passage).await?;
+        let count = chunks.len();
+        let pairs: Vec<(IndexedChunk, Vec<f32>)> = chunks.into_iter().zip(vectors).collect();
+        self.store.put_vectors(model, &pairs, now_ms()).await?;
+        self.sync().await?;
+        Ok(count)
+    }
+}
+
+/// The deadline passed; the work itself may still be running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadlinePassed;
+
+/// Runs CPU-bound `work` off the executor and stops waiting for it after
+/// `deadline`. A thread cannot be killed, so work that overruns finishes in the
+/// background and its result is dropped; the caller moves on.
+pub async fn run_with_deadline<T: Send + 'static>(
+    deadline: Duration,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<Result<T, tokio::task::JoinError>, DeadlinePassed> {
+    tokio::time::timeout(deadline, tokio::task::spawn_blocking(work)).await.map_err(|_| DeadlinePassed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn work_past_its_deadline_is_left_behind() {
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let stuck = run_with_deadline(Duration::from_millis(50), move || wait.recv()).await;
+        assert_eq!(stuck.err(), Some(DeadlinePassed));
+        drop(release); // lets the abandoned thread end
+        let quick = run_with_deadline(Duration::from_secs(60), || 7).await;
+        assert_eq!(quick.unwrap().unwrap(), 7);
+    }
+}
