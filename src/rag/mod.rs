@@ -9,6 +9,7 @@
 
 pub mod chunk;
 pub mod extract;
+pub mod fetch;
 pub mod index;
 mod office;
 
