@@ -5,13 +5,15 @@
 //! chunk them and store the chunks; every change is written to a change feed that
 //! each node follows to keep its own keyword index current. Search asks the index
 //! for chunk ids and the database for the chunks, so a deleted document's chunks
-//! leave the results at once on every node.
+//! leave the results at once on every node. Pages added by URL are fetched by
+//! the worker that processes them (`web`, `fetch`).
 
 pub mod chunk;
 pub mod extract;
 pub mod fetch;
 pub mod index;
 mod office;
+pub mod web;
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -22,10 +24,11 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use self::extract::{ExtractError, Kind};
+use self::fetch::Fetcher;
 use self::index::{IndexError, KeywordIndex};
 use crate::clock::now_ms;
 use crate::config::Config;
-use crate::store::{ChunkHit, Job, Store, StoreError};
+use crate::store::{ChunkHit, FetchedPage, Job, JobInput, NewChunk, Store, StoreError};
 
 /// A job that was claimed this many times without finishing fails for good.
 const MAX_ATTEMPTS: i64 = 3;
@@ -40,6 +43,8 @@ pub enum RagError {
     Index(#[from] IndexError),
     #[error("a background task failed")]
     Join(#[from] tokio::task::JoinError),
+    #[error("cannot build the HTTP client that fetches web pages")]
+    WebClient(#[source] reqwest::Error),
 }
 
 impl RagError {
@@ -84,6 +89,22 @@ pub struct KnowledgeBase {
     syncing: tokio::sync::Mutex<()>,
     /// Wakes idle workers when a job is added on this node.
     work: Notify,
+    fetcher: Fetcher,
+}
+
+/// A document read: its chunks, and for a web page what fetching found out.
+struct Read {
+    chunks: Vec<NewChunk>,
+    page: Option<FetchedPage>,
+}
+
+/// Stops the job's heartbeat however processing ends.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl KnowledgeBase {
@@ -93,6 +114,7 @@ impl KnowledgeBase {
         let dir = config.data_dir.join("index");
         let index = tokio::task::spawn_blocking(move || KeywordIndex::open(&dir)).await??;
         let applied = index.applied();
+        let fetcher = Fetcher::new(&config.ingest).map_err(RagError::WebClient)?;
         let kb = Arc::new(Self {
             store,
             config,
@@ -100,6 +122,7 @@ impl KnowledgeBase {
             applied: AtomicI64::new(applied),
             syncing: tokio::sync::Mutex::new(()),
             work: Notify::new(),
+            fetcher,
         });
         let last = kb.store.last_index_change().await?;
         if applied == 0 || applied > last {
@@ -165,6 +188,11 @@ impl KnowledgeBase {
         tokio::task::spawn_blocking(move || index.commit(seq)).await??;
         self.applied.store(seq, Ordering::Release);
         Ok(())
+    }
+
+    /// The client that fetches web pages, with this node's address policy.
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
     }
 
     /// How long a claimed job is ours without a heartbeat.
@@ -244,7 +272,7 @@ impl KnowledgeBase {
         }
     }
 
-    /// Processes one claimed job: extract, chunk, store, index.
+    /// Processes one claimed job: (fetch,) extract, chunk, store, index.
     pub async fn process(&self, job: &Job) -> Result<(), RagError> {
         let Some(input) = self.store.start_job(job, now_ms()).await? else {
             return Ok(()); // deleted meanwhile
@@ -254,45 +282,73 @@ impl KnowledgeBase {
             self.store.fail_job(job, message, now_ms()).await?;
             return Ok(());
         }
-        let heartbeat = {
-            let store = Arc::clone(&self.store);
-            let (job_id, lease_ms) = (job.id, self.lease_ms());
-            tokio::spawn(async move {
-                let every = Duration::from_millis(lease_ms.unsigned_abs() / 3);
-                loop {
-                    tokio::time::sleep(every).await;
-                    let _ = store.renew_job(job_id, now_ms() + lease_ms).await;
-                }
-            })
-        };
+        let _heartbeat = self.heartbeat(job);
+        match self.read(input).await? {
+            Ok(read) => self.store.finish_job(job, &read.chunks, read.page.as_ref(), now_ms()).await?,
+            Err(message) => self.store.fail_job(job, &message, now_ms()).await?,
+        }
+        self.sync().await
+    }
+
+    /// Renews the job's lease every third of it until dropped.
+    fn heartbeat(&self, job: &Job) -> Heartbeat {
+        let store = Arc::clone(&self.store);
+        let (job_id, lease_ms) = (job.id, self.lease_ms());
+        Heartbeat(tokio::spawn(async move {
+            let every = Duration::from_millis(lease_ms.unsigned_abs() / 3);
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = store.renew_job(job_id, now_ms() + lease_ms).await;
+            }
+        }))
+    }
+
+    /// Fetches a web page, then extracts and chunks the document; `Err(reason)`
+    /// when it cannot be read, for the document's `error`.
+    async fn read(&self, input: JobInput) -> Result<Result<Read, String>, RagError> {
+        let (mut kind, mut content, mut fetched_url) =
+            (Kind::parse(&input.kind).unwrap_or(Kind::Text), input.content, None);
+        if kind == Kind::Webpage {
+            let address = String::from_utf8_lossy(&content).into_owned();
+            match web::fetch_page(&self.fetcher, &address).await {
+                Ok(page) => (kind, content, fetched_url) = (page.kind, page.body, Some(page.url)),
+                Err(err) => return Ok(Err(err.to_string())),
+            }
+        }
+        let size_bytes = i64::try_from(content.len()).unwrap_or(i64::MAX);
         let (size, overlap) = (self.config.ingest.chunk_size, self.config.ingest.chunk_overlap);
         let deadline = Duration::from_secs(self.config.ingest.processing_timeout_seconds.into());
         let outcome = run_with_deadline(deadline, move || {
-            let kind = Kind::parse(&input.kind).unwrap_or(Kind::Text);
             // A reader that panics on a hostile file fails that document, not the job queue.
             std::panic::catch_unwind(|| {
-                extract::extract(kind, &input.content)
-                    .map(|doc| chunk::chunk(kind, &doc.sections, size, overlap))
+                extract::extract(kind, &content)
+                    .map(|doc| (doc.title, chunk::chunk(kind, &doc.sections, size, overlap)))
             })
             .unwrap_or_else(|_| Err(ExtractError::Unreadable("The document could not be read.".into())))
         })
         .await;
-        heartbeat.abort();
         let Ok(outcome) = outcome else {
-            let message = format!(
+            return Ok(Err(format!(
                 "Reading the document took longer than {} s (ingest.processing_timeout_seconds); \
                  it may be damaged or too complex.",
                 deadline.as_secs()
-            );
-            self.store.fail_job(job, &message, now_ms()).await?;
-            return Ok(());
+            )));
         };
-        match outcome? {
-            Ok(chunks) if !chunks.is_empty() => self.store.finish_job(job, &chunks, now_ms()).await?,
-            Ok(_) => self.store.fail_job(job, &ExtractError::Empty.to_string(), now_ms()).await?,
-            Err(err) => self.store.fail_job(job, &err.to_string(), now_ms()).await?,
-        }
-        self.sync().await
+        let (title, chunks) = match outcome? {
+            Ok((_, chunks)) if chunks.is_empty() => return Ok(Err(ExtractError::Empty.to_string())),
+            Ok(read) => read,
+            Err(err) => return Ok(Err(err.to_string())),
+        };
+        let page = fetched_url.map(|url| FetchedPage {
+            title: title
+                .as_deref()
+                .and_then(web::page_title)
+                .unwrap_or_else(|| web::title_for_url(url.as_str())),
+            placeholder_title: web::title_for_url(&input.source),
+            url: url.into(),
+            size_bytes,
+        });
+        Ok(Ok(Read { chunks, page }))
     }
 }
 
