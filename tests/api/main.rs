@@ -9,4 +9,5 @@ mod edge;
 mod fixtures;
 mod helpers;
 mod store;
+mod web;
 mod workspaces;
