@@ -167,8 +167,10 @@ impl AppState {
         (status = 202, body = AddedDocuments),
         (status = 404, body = ErrorBody),
         (status = 413, description = "A file is over `ingest.max_file_mb`", body = ErrorBody),
-        (status = 415, description = "`unsupported_file_type`, also for a sitemap address that serves neither a sitemap nor a page", body = ErrorBody),
-        (status = 422, description = "`validation_failed`, or `url_not_allowed` for an internal address", body = ErrorBody),
+        (status = 415, description = "`unsupported_file_type` (files, or XML that is no sitemap)",
+            body = ErrorBody),
+        (status = 422, description = "`validation_failed`; `url_not_allowed` for an internal address",
+            body = ErrorBody),
     ))]
 async fn add_documents(
     State(state): State<AppState>,

@@ -198,7 +198,8 @@ pub async fn read_sitemap(fetcher: &Fetcher, url: &Url, max_pages: usize) -> Res
                     Ok(Ok(locations)) => pages.extend(&locations),
                     Ok(Err(err)) => tracing::info!(%sitemap, error = %err, "skipped a sitemap of an index"),
                     Err(_) => {
-                        tracing::info!(%sitemap, budget_s = budget.as_secs(), "sitemap index read out of time");
+                        let budget_s = budget.as_secs();
+                        tracing::info!(%sitemap, budget_s, "sitemap index read out of time");
                         break;
                     }
                 }

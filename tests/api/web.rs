@@ -53,20 +53,63 @@ const GUIDE: &str = r#"<!doctype html><html><head><title>Widget guide</title></h
 <h2 id="install">Installing</h2><p>Paste the snippet before the closing body tag of every page.</p></main>
 <footer>Copyright Example Corporation</footer></body></html>"#;
 
-fn sitemap(base: &str, locations: &[&str]) -> String {
-    let urls: String =
-        locations.iter().map(|loc| format!("<url><loc>{}</loc></url>", loc.replace("BASE", base))).collect();
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{urls}</urlset>"#
-    )
-}
+const SITEMAP_NS: &str = "http://www.sitemaps.org/schemas/sitemap/0.9";
 
-fn xml(body: String) -> Response {
+/// A document of `entry` elements (`url` or `sitemap`) under `root`, each with a
+/// `loc` where `BASE` stands for the site's address.
+fn sitemap_xml(base: &str, root: &str, entry: &str, locations: &[&str]) -> Response {
+    let entries: String = locations
+        .iter()
+        .map(|loc| format!("<{entry}><loc>{}</loc></{entry}>", loc.replace("BASE", base)))
+        .collect();
+    let body =
+        format!(r#"<?xml version="1.0" encoding="UTF-8"?><{root} xmlns="{SITEMAP_NS}">{entries}</{root}>"#);
     ([(header::CONTENT_TYPE, "application/xml")], body).into_response()
 }
 
 fn html(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+async fn doc_page(Path(name): Path<String>) -> Response {
+    html(format!(
+        "<html><head><title>Page {name}</title></head>\
+         <body><main><p>The {name} page explains the {name} topic.</p></main></body></html>"
+    ))
+}
+
+async fn urlset(State(site): State<SiteState>) -> Response {
+    let pages = [
+        "BASE/docs/alpha",
+        "BASE/docs/bravo",
+        "BASE/docs/alpha#again",
+        "http://other.example/docs/delta",
+        "BASE/docs/charlie",
+    ];
+    sitemap_xml(&site.base, "urlset", "url", &pages)
+}
+
+async fn sitemap_index(State(site): State<SiteState>) -> Response {
+    let sitemaps = ["BASE/sitemap-one.xml", "http://other.example/sitemap.xml", "BASE/sitemap-two.xml"];
+    sitemap_xml(&site.base, "sitemapindex", "sitemap", &sitemaps)
+}
+
+async fn endless() -> Response {
+    // No Content-Length and no end: only a reader that stops at the cap finishes.
+    let chunk = Bytes::from(vec![b'a'; 64 * 1024]);
+    let body = futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+    ([(header::CONTENT_TYPE, "text/html")], Body::from_stream(body)).into_response()
+}
+
+async fn stalled() -> Response {
+    // The headers and a first piece at once, then nothing, ever.
+    let start = futures_util::stream::once(async { Ok::<_, std::io::Error>(Bytes::from("<p>Start")) });
+    let body = Body::from_stream(start.chain(futures_util::stream::pending()));
+    ([(header::CONTENT_TYPE, "text/html")], body).into_response()
+}
+
+async fn hops(Path(n): Path<u32>) -> Redirect {
+    if n == 0 { Redirect::to("/guide") } else { Redirect::to(&format!("/hops/{}", n - 1)) }
 }
 
 /// Starts the test site on 127.0.0.1, port 0.
@@ -78,59 +121,58 @@ async fn site() -> Site {
     let state = SiteState { base: format!("http://{addr}"), trap_port: trap.local_addr().unwrap().port() };
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&hits);
+    let count = move |request: axum::extract::Request, next: axum::middleware::Next| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        next.run(request)
+    };
     let app = axum::Router::new()
         .route("/guide", get(|| async { html(GUIDE.to_owned()) }))
         .route("/old-guide", get(|| async { Redirect::permanent("/guide") }))
         .route("/notes.md", get(|| async { "# Release notes\n\nVersion 2 adds dark mode.\n" }))
-        .route("/docs/{name}", get(|Path(name): Path<String>| async move {
-            html(format!("<html><head><title>Page {name}</title></head><body><main><p>The {name} page explains the {name} topic.</p></main></body></html>"))
-        }))
-        .route("/sitemap.xml", get(|State(s): State<SiteState>| async move {
-            xml(sitemap(&s.base, &["BASE/docs/alpha", "BASE/docs/bravo", "BASE/docs/alpha#again", "http://other.example/docs/delta", "BASE/docs/charlie"]))
-        }))
-        .route("/sitemap_index.xml", get(|State(s): State<SiteState>| async move {
-            let entries: String = ["BASE/sitemap-one.xml", "http://other.example/sitemap.xml", "BASE/sitemap-two.xml"]
-                .iter()
-                .map(|loc| format!("<sitemap><loc>{}</loc></sitemap>", loc.replace("BASE", &s.base)))
-                .collect();
-            xml(format!("<?xml version=\"1.0\"?><sitemapindex xmlns=\"http://www.sitemaps.org/schemas/sitemap/0.9\">{entries}</sitemapindex>"))
-        }))
-        .route("/sitemap-one.xml", get(|State(s): State<SiteState>| async move {
-            xml(sitemap(&s.base, &["BASE/docs/alpha", "BASE/docs/bravo"]))
-        }))
-        .route("/sitemap-two.xml", get(|State(s): State<SiteState>| async move {
-            xml(sitemap(&s.base, &["BASE/docs/charlie", "BASE/docs/alpha"]))
-        }))
-        .route("/feed.xml", get(|| async { xml("<?xml version=\"1.0\"?><rss><channel/></rss>".to_owned()) }))
+        .route(
+            "/sitemap",
+            get(|| async { html("<main><p>Our site map lists the manuals.</p></main>".into()) }),
+        )
+        .route("/docs/{name}", get(doc_page))
+        .route("/sitemap.xml", get(urlset))
+        .route("/sitemap_index.xml", get(sitemap_index))
+        .route(
+            "/sitemap-one.xml",
+            get(|State(s): State<SiteState>| async move {
+                sitemap_xml(&s.base, "urlset", "url", &["BASE/docs/alpha", "BASE/docs/bravo"])
+            }),
+        )
+        .route(
+            "/sitemap-two.xml",
+            get(|State(s): State<SiteState>| async move {
+                sitemap_xml(&s.base, "urlset", "url", &["BASE/docs/charlie", "BASE/docs/alpha"])
+            }),
+        )
+        .route("/feed.xml", get(|| async { sitemap_xml("", "rss", "item", &["BASE/post"]) }))
         .route("/image.png", get(|| async { ([(header::CONTENT_TYPE, "image/png")], &b"\x89PNG\r\n"[..]) }))
         .route("/missing", get(|| async { (Status::NOT_FOUND, "no such page") }))
-        .route("/huge", get(|| async {
-            // Endless, and without a Content-Length: only a reader that stops at the cap ends.
-            let chunk = Bytes::from(vec![b'a'; 64 * 1024]);
-            let body = futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
-            ([(header::CONTENT_TYPE, "text/html")], Body::from_stream(body))
-        }))
-        .route("/slow", get(|| async {
-            // The headers and a first piece at once, then nothing, ever.
-            let start = futures_util::stream::once(async { Ok::<_, std::io::Error>(Bytes::from("<p>Start")) });
-            ([(header::CONTENT_TYPE, "text/html")], Body::from_stream(start.chain(futures_util::stream::pending())))
-        }))
-        .route("/hops/{n}", get(|Path(n): Path<u32>| async move {
-            if n == 0 { Redirect::to("/guide") } else { Redirect::to(&format!("/hops/{}", n - 1)) }
-        }))
+        .route("/huge", get(endless))
+        .route("/slow", get(stalled))
+        .route("/hops/{n}", get(hops))
         .route("/to-private", get(|| async { Redirect::to("http://10.0.0.1/admin") }))
-        .route("/to-metadata", get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }))
-        .route("/to-other-port", get(|State(s): State<SiteState>| async move {
-            Redirect::to(&format!("http://127.0.0.1:{}/", s.trap_port))
-        }))
-        .route("/to-localhost", get(|State(s): State<SiteState>| async move {
-            Redirect::to(&s.base.replace("127.0.0.1", "localhost"))
-        }))
+        .route(
+            "/to-metadata",
+            get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
+        )
+        .route(
+            "/to-other-port",
+            get(|State(s): State<SiteState>| async move {
+                Redirect::to(&format!("http://127.0.0.1:{}/", s.trap_port))
+            }),
+        )
+        .route(
+            "/to-localhost",
+            get(|State(s): State<SiteState>| async move {
+                Redirect::to(&s.base.replace("127.0.0.1", "localhost"))
+            }),
+        )
         .route("/to-file", get(|| async { Redirect::to("file:///etc/passwd") }))
-        .layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
-            counter.fetch_add(1, Ordering::SeqCst);
-            next.run(request)
-        }))
+        .layer(axum::middleware::from_fn(count))
         .with_state(state);
     tokio::spawn(async move { axum::serve(listener, app).await });
     Site { addr, hits, trap }
@@ -217,6 +259,13 @@ async fn a_page_becomes_searchable_under_its_final_address() {
     let results = search(&app, &token, ws, "dark mode").await;
     assert_eq!(results[0]["heading_path"], "Release notes");
     assert_eq!(results[0]["url"], site.url("/notes.md#release-notes"));
+
+    // An address that looks like a sitemap but serves a page is a page; without
+    // a <title> or <h1> its title is its address.
+    let map = &added(&app, &token, ws, &site.url("/sitemap")).await[0];
+    assert_eq!(map["kind"], "webpage");
+    let map = settled(&app, &token, ws, id(map)).await;
+    assert_eq!((&map["status"], &map["title"]), (&json!("ready"), &json!(site.url("/sitemap"))), "{map}");
 }
 
 #[tokio::test]
