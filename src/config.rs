@@ -111,6 +111,13 @@ pub struct IngestConfig {
     pub job_lease_seconds: u32,
     /// A document whose reading takes longer fails (its reader is abandoned).
     pub processing_timeout_seconds: u32,
+    /// Fetching one page or sitemap (connecting, redirects, the whole body) may take this long.
+    pub fetch_timeout_seconds: u32,
+    /// Pages a sitemap may add at once; the rest are left out.
+    pub max_sitemap_pages: u32,
+    /// Allow fetching from loopback, private and link-local addresses (off: a
+    /// server on an internal network must not become a way into it).
+    pub allow_private_urls: bool,
 }
 
 impl Default for IngestConfig {
@@ -122,6 +129,9 @@ impl Default for IngestConfig {
             workers: 1,
             job_lease_seconds: 30,
             processing_timeout_seconds: 300,
+            fetch_timeout_seconds: 20,
+            max_sitemap_pages: 200,
+            allow_private_urls: false,
         }
     }
 }
@@ -303,6 +313,9 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("ingest.workers", Kind::Integer),
     ("ingest.job_lease_seconds", Kind::Integer),
     ("ingest.processing_timeout_seconds", Kind::Integer),
+    ("ingest.fetch_timeout_seconds", Kind::Integer),
+    ("ingest.max_sitemap_pages", Kind::Integer),
+    ("ingest.allow_private_urls", Kind::Boolean),
     ("embeddings.provider", Kind::Text),
     ("embeddings.model", Kind::Text),
     ("embeddings.model_dir", Kind::Text),
@@ -413,6 +426,8 @@ impl Config {
         range("ingest.workers", i.workers.into(), 1, 16)?;
         range("ingest.job_lease_seconds", i.job_lease_seconds.into(), 2, 3600)?;
         range("ingest.processing_timeout_seconds", i.processing_timeout_seconds.into(), 1, 86_400)?;
+        range("ingest.fetch_timeout_seconds", i.fetch_timeout_seconds.into(), 1, 600)?;
+        range("ingest.max_sitemap_pages", i.max_sitemap_pages.into(), 1, 50_000)?;
         let e = &self.embeddings;
         range("embeddings.max_tokens", e.max_tokens as u64, 16, 8192)?;
         range("embeddings.threads", e.threads.into(), 1, 64)?;
@@ -666,6 +681,9 @@ mod tests {
             ("DOCENT_PUBLIC_URL", "ftp://x", "public_url"),
             ("DOCENT_WIDGET_ALLOWED_ORIGINS", "*", "widget.allowed_origins"),
             ("DOCENT_SECRET_KEY", "short", "DOCENT_SECRET_KEY"),
+            ("DOCENT_INGEST_FETCH_TIMEOUT_SECONDS", "0", "ingest.fetch_timeout_seconds"),
+            ("DOCENT_INGEST_MAX_SITEMAP_PAGES", "0", "ingest.max_sitemap_pages"),
+            ("DOCENT_INGEST_ALLOW_PRIVATE_URLS", "maybe", "DOCENT_INGEST_ALLOW_PRIVATE_URLS"),
         ];
         for (name, value, setting) in cases {
             let err = Config::load(None, &env(&[(name, value)]), &Overrides::default()).unwrap_err();

@@ -31,6 +31,8 @@ pub enum Code {
     UnsupportedMediaType,
     UnsupportedFileType,
     ValidationFailed,
+    /// A URL that points at a loopback, private or otherwise internal address.
+    UrlNotAllowed,
     RateLimited,
     Internal,
     Unavailable,
@@ -63,6 +65,7 @@ impl Code {
             Self::UnsupportedMediaType => ("unsupported_media_type", S::UNSUPPORTED_MEDIA_TYPE),
             Self::UnsupportedFileType => ("unsupported_file_type", S::UNSUPPORTED_MEDIA_TYPE),
             Self::ValidationFailed => ("validation_failed", S::UNPROCESSABLE_ENTITY),
+            Self::UrlNotAllowed => ("url_not_allowed", S::UNPROCESSABLE_ENTITY),
             Self::RateLimited => ("rate_limited", S::TOO_MANY_REQUESTS),
             Self::Internal => ("internal_error", S::INTERNAL_SERVER_ERROR),
             Self::Unavailable => ("service_unavailable", S::SERVICE_UNAVAILABLE),

@@ -12,6 +12,8 @@ use crate::clock::now_ms;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::rag::SearchMode;
 use crate::rag::extract::Kind;
+use crate::rag::fetch::FetchError;
+use crate::rag::web::{self, Probe, WebError};
 use crate::state::AppState;
 use crate::store::{AddOutcome, Document, NewDocument};
 
@@ -28,15 +30,18 @@ pub fn router(max_file_mb: u32) -> OpenApiRouter<AppState> {
         .routes(routes!(search))
 }
 
-/// JSON form of adding a document: text with a title.
+/// JSON form of adding a document: text with a title, or a page or sitemap by its URL.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TextDocument {
-    /// 1-200 characters.
+    /// 1-200 characters. Required with `text`; for a page, optional (it then
+    /// takes the page's own title).
     title: Option<String>,
     /// The document's text; Markdown headings (`#`) are understood.
     text: Option<String>,
-    /// Where readers can see this document; citations link here.
+    /// With `text`: where readers can see this document; citations link here.
+    /// Alone: the page to fetch (HTML, plain text or Markdown), or a sitemap
+    /// whose pages of the same site are all added.
     url: Option<String>,
 }
 
@@ -155,8 +160,12 @@ impl AppState {
 }
 
 /// Adds documents: a multipart upload of one or more `file` fields (`.txt`,
-/// `.md`, `.html`, `.pdf`, `.docx`), or JSON `{title, text, url}`. Processing happens in the
-/// background; watch `status` go from `pending` to `ready` or `failed`.
+/// `.md`, `.html`, `.pdf`, `.docx`), JSON `{title, text, url}`, or JSON `{url}`:
+/// a page, or a sitemap (an address ending in `.xml` or naming a sitemap) whose
+/// pages of its own site each become a document. Pages are fetched in the
+/// background, like all processing; watch `status` go from `pending` to `ready`
+/// or `failed`. Addresses on loopback, private or link-local networks are refused
+/// (`url_not_allowed`) unless `ingest.allow_private_urls` is set.
 #[utoipa::path(post, path = "/workspaces/{id}/documents", tag = "workspaces", security(("bearer" = [])),
     params(("id" = i64, Path)),
     request_body(content((TextDocument = "application/json"), (Object = "multipart/form-data"))),
@@ -164,8 +173,10 @@ impl AppState {
         (status = 202, body = AddedDocuments),
         (status = 404, body = ErrorBody),
         (status = 413, description = "A file is over `ingest.max_file_mb`", body = ErrorBody),
-        (status = 415, description = "`unsupported_file_type`", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 415, description = "`unsupported_file_type` (files, or XML that is no sitemap)",
+            body = ErrorBody),
+        (status = 422, description = "`validation_failed`; `url_not_allowed` for an internal address",
+            body = ErrorBody),
     ))]
 async fn add_documents(
     State(state): State<AppState>,
@@ -187,7 +198,11 @@ async fn add_documents(
         uploaded(&state, workspace_id, multipart).await?
     } else {
         let Json(body) = Json::<TextDocument>::from_request(request, &state).await?;
-        vec![text_document(&state, workspace_id, body).await?]
+        match (body.text, body.url) {
+            (Some(text), url) => vec![text_document(&state, workspace_id, body.title, text, url).await?],
+            (None, Some(url)) => web_documents(&state, workspace_id, body.title, &url).await?,
+            (None, None) => return Err(ApiError::field("text", "is required (or send {url})")),
+        }
     };
     Ok((StatusCode::ACCEPTED, Json(AddedDocuments { documents })))
 }
@@ -195,17 +210,12 @@ async fn add_documents(
 async fn text_document(
     state: &AppState,
     workspace_id: i64,
-    body: TextDocument,
+    title: Option<String>,
+    text: String,
+    url: Option<String>,
 ) -> Result<AddedDocument, ApiError> {
-    let url = body.url.as_deref().map(valid_url).transpose()?;
-    let Some(text) = body.text else {
-        return Err(if url.is_some() {
-            ApiError::field("url", "fetching pages by URL is not supported yet; send {title, text, url}")
-        } else {
-            ApiError::field("text", "is required")
-        });
-    };
-    let title = valid_title(body.title.as_deref().unwrap_or_default())?;
+    let url = url.as_deref().map(valid_url).transpose()?;
+    let title = valid_title(title.as_deref().unwrap_or_default())?;
     let max = usize::try_from(state.config.ingest.max_file_mb).unwrap_or(1024) * 1024 * 1024;
     if text.len() > max {
         return Err(ApiError::new(Code::PayloadTooLarge, "The text is larger than ingest.max_file_mb."));
@@ -222,6 +232,68 @@ async fn text_document(
             content,
         })
         .await
+}
+
+/// `{url}`: one page, or the pages a sitemap lists, each stored as a `webpage`
+/// document whose content is its address; a worker fetches it later. The
+/// address is checked now, and a sitemap is read now.
+async fn web_documents(
+    state: &AppState,
+    workspace_id: i64,
+    title: Option<String>,
+    url: &str,
+) -> Result<Vec<AddedDocument>, ApiError> {
+    let url =
+        url::Url::parse(&valid_url(url)?).map_err(|_| ApiError::field("url", "must be an absolute URL"))?;
+    let url = web::normalise(&url);
+    let title = title.as_deref().map(valid_title).transpose()?;
+    let fetcher = state.knowledge.fetcher();
+    fetcher.check_destination(&url).await.map_err(|err| web_error(WebError::Fetch(err)))?;
+    let max_pages = usize::try_from(state.config.ingest.max_sitemap_pages).unwrap_or(usize::MAX);
+    let pages = if web::looks_like_sitemap(&url) {
+        match web::read_sitemap(fetcher, &url, max_pages).await.map_err(web_error)? {
+            Probe::Sitemap(_) if title.is_some() => {
+                return Err(ApiError::field(
+                    "title",
+                    "a sitemap's pages take their own titles; leave it out",
+                ));
+            }
+            Probe::Sitemap(pages) => pages,
+            Probe::Page => vec![url],
+        }
+    } else {
+        vec![url]
+    };
+    let mut added = Vec::with_capacity(pages.len());
+    for page in pages {
+        let address = page.to_string();
+        added.push(
+            state
+                .add(NewDocument {
+                    workspace_id,
+                    title: title.clone().unwrap_or_else(|| web::title_for_url(&address)),
+                    source: address.clone(),
+                    url: Some(address.clone()),
+                    kind: Kind::Webpage.as_str().to_owned(),
+                    // The same address twice is the same document.
+                    content_hash: content_hash(address.as_bytes()),
+                    content: address.into_bytes(),
+                })
+                .await?,
+        );
+    }
+    Ok(added)
+}
+
+/// A page or sitemap that cannot be added: an internal address is
+/// `url_not_allowed`, a sitemap address serving something unreadable 415, the
+/// rest (unreachable, 404, a damaged sitemap) a mistake in `url`.
+fn web_error(err: WebError) -> ApiError {
+    match err {
+        WebError::Fetch(FetchError::NotAllowed { .. }) => ApiError::new(Code::UrlNotAllowed, err.to_string()),
+        WebError::Unsupported(_) => ApiError::new(Code::UnsupportedFileType, err.to_string()),
+        other => ApiError::field("url", other.to_string()),
+    }
 }
 
 async fn uploaded(

@@ -17,7 +17,9 @@ pub fn chunk(kind: Kind, sections: &[Section], size: usize, overlap: usize) -> V
     for section in sections {
         let pieces: Vec<&str> = match kind {
             Kind::Markdown => markdown.chunks(&section.text).collect(),
-            Kind::Text | Kind::Html | Kind::Pdf | Kind::Docx => text.chunks(&section.text).collect(),
+            Kind::Text | Kind::Html | Kind::Pdf | Kind::Docx | Kind::Webpage => {
+                text.chunks(&section.text).collect()
+            }
         };
         for piece in pieces {
             let piece = piece.trim();

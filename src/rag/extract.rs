@@ -14,6 +14,9 @@ pub enum Kind {
     Html,
     Pdf,
     Docx,
+    /// A page added by URL: the stored content is its address, and the page is
+    /// read as HTML, text or Markdown once fetched (see `rag::web`).
+    Webpage,
 }
 
 impl Kind {
@@ -24,6 +27,7 @@ impl Kind {
             Self::Html => "html",
             Self::Pdf => "pdf",
             Self::Docx => "docx",
+            Self::Webpage => "webpage",
         }
     }
 
@@ -34,6 +38,7 @@ impl Kind {
             "html" => Some(Self::Html),
             "pdf" => Some(Self::Pdf),
             "docx" => Some(Self::Docx),
+            "webpage" => Some(Self::Webpage),
             _ => None,
         }
     }
@@ -93,6 +98,9 @@ pub fn extract(kind: Kind, bytes: &[u8]) -> Result<Extracted, ExtractError> {
         Kind::Pdf => super::office::pdf(bytes)?,
         Kind::Docx => super::office::docx(bytes)?,
         Kind::Text | Kind::Markdown | Kind::Html => extract_text(kind, bytes)?,
+        Kind::Webpage => {
+            return Err(ExtractError::Unreadable("A web page is read once it has been fetched.".into()));
+        }
     };
     let sections: Vec<Section> =
         extracted.sections.into_iter().filter(|s| !s.text.trim().is_empty()).collect();

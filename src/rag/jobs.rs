@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use super::embed::{Purpose, passage_text};
 use super::extract::{self, ExtractError, Kind};
-use super::{FEED_POLL, KnowledgeBase, RagError, chunk};
+use super::{FEED_POLL, KnowledgeBase, RagError, chunk, web};
 use crate::clock::now_ms;
-use crate::store::{IndexedChunk, Job, NewChunk};
+use crate::store::{FetchedPage, IndexedChunk, Job, JobInput, NewChunk};
 
 /// A job that was claimed this many times without finishing fails for good.
 const MAX_ATTEMPTS: i64 = 3;
@@ -19,6 +19,21 @@ const EMBED_GROUP: usize = 32;
 const BACKFILL_IDLE: Duration = Duration::from_secs(5);
 /// How long the backfill waits after the embedder failed.
 const BACKFILL_BACKOFF: Duration = Duration::from_secs(30);
+
+/// A document read: its chunks, and for a web page what fetching found out.
+struct Read {
+    chunks: Vec<NewChunk>,
+    page: Option<FetchedPage>,
+}
+
+/// Stops the job's heartbeat however processing ends.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 impl KnowledgeBase {
     pub(super) async fn work_loop(self: Arc<Self>) {
@@ -42,7 +57,7 @@ impl KnowledgeBase {
         }
     }
 
-    /// Processes one claimed job: extract, chunk, embed, store, index.
+    /// Processes one claimed job: (fetch,) extract, chunk, embed, store, index.
     pub async fn process(&self, job: &Job) -> Result<(), RagError> {
         let Some(input) = self.store.start_job(job, now_ms()).await? else {
             return Ok(()); // deleted meanwhile
@@ -52,54 +67,79 @@ impl KnowledgeBase {
             self.store.fail_job(job, message, now_ms()).await?;
             return Ok(());
         }
-        let heartbeat = {
-            let store = Arc::clone(&self.store);
-            let (job_id, lease_ms) = (job.id, self.lease_ms());
-            tokio::spawn(async move {
-                let every = Duration::from_millis(lease_ms.unsigned_abs() / 3);
-                loop {
-                    tokio::time::sleep(every).await;
-                    let _ = store.renew_job(job_id, now_ms() + lease_ms).await;
-                }
-            })
-        };
+        let _heartbeat = self.heartbeat(job);
         let title = input.title.clone();
+        match self.read(input).await? {
+            Ok(mut read) => {
+                let title = read.page.as_ref().map_or(title, |page| page.title.clone());
+                self.embed_new_chunks(&title, &mut read.chunks).await;
+                let model = self.embedding_model().unwrap_or_default();
+                self.store.finish_job(job, &read.chunks, model, read.page.as_ref(), now_ms()).await?;
+            }
+            Err(message) => self.store.fail_job(job, &message, now_ms()).await?,
+        }
+        self.sync().await
+    }
+
+    /// Renews the job's lease every third of it until dropped.
+    fn heartbeat(&self, job: &Job) -> Heartbeat {
+        let store = Arc::clone(&self.store);
+        let (job_id, lease_ms) = (job.id, self.lease_ms());
+        Heartbeat(tokio::spawn(async move {
+            let every = Duration::from_millis(lease_ms.unsigned_abs() / 3);
+            loop {
+                tokio::time::sleep(every).await;
+                let _ = store.renew_job(job_id, now_ms() + lease_ms).await;
+            }
+        }))
+    }
+
+    /// Fetches a web page, then extracts and chunks the document; `Err(reason)`
+    /// when it cannot be read, for the document's `error`.
+    async fn read(&self, input: JobInput) -> Result<Result<Read, String>, RagError> {
+        let (mut kind, mut content, mut fetched_url) =
+            (Kind::parse(&input.kind).unwrap_or(Kind::Text), input.content, None);
+        if kind == Kind::Webpage {
+            let address = String::from_utf8_lossy(&content).into_owned();
+            match web::fetch_page(&self.fetcher, &address).await {
+                Ok(page) => (kind, content, fetched_url) = (page.kind, page.body, Some(page.url)),
+                Err(err) => return Ok(Err(err.to_string())),
+            }
+        }
+        let size_bytes = i64::try_from(content.len()).unwrap_or(i64::MAX);
         let (size, overlap) = (self.config.ingest.chunk_size, self.config.ingest.chunk_overlap);
         let deadline = Duration::from_secs(self.config.ingest.processing_timeout_seconds.into());
         let outcome = run_with_deadline(deadline, move || {
-            let kind = Kind::parse(&input.kind).unwrap_or(Kind::Text);
             // A reader that panics on a hostile file fails that document, not the job queue.
             std::panic::catch_unwind(|| {
-                extract::extract(kind, &input.content)
-                    .map(|doc| chunk::chunk(kind, &doc.sections, size, overlap))
+                extract::extract(kind, &content)
+                    .map(|doc| (doc.title, chunk::chunk(kind, &doc.sections, size, overlap)))
             })
             .unwrap_or_else(|_| Err(ExtractError::Unreadable("The document could not be read.".into())))
         })
         .await;
-        let outcome = match outcome {
-            Ok(Ok(Ok(mut chunks))) if !chunks.is_empty() => {
-                self.embed_new_chunks(&title, &mut chunks).await;
-                Ok(Ok(Ok(chunks)))
-            }
-            other => other,
-        };
-        heartbeat.abort();
         let Ok(outcome) = outcome else {
-            let message = format!(
+            return Ok(Err(format!(
                 "Reading the document took longer than {} s (ingest.processing_timeout_seconds); \
                  it may be damaged or too complex.",
                 deadline.as_secs()
-            );
-            self.store.fail_job(job, &message, now_ms()).await?;
-            return Ok(());
+            )));
         };
-        let model = self.embedding_model().unwrap_or_default();
-        match outcome? {
-            Ok(chunks) if !chunks.is_empty() => self.store.finish_job(job, &chunks, model, now_ms()).await?,
-            Ok(_) => self.store.fail_job(job, &ExtractError::Empty.to_string(), now_ms()).await?,
-            Err(err) => self.store.fail_job(job, &err.to_string(), now_ms()).await?,
-        }
-        self.sync().await
+        let (title, chunks) = match outcome? {
+            Ok((_, chunks)) if chunks.is_empty() => return Ok(Err(ExtractError::Empty.to_string())),
+            Ok(read) => read,
+            Err(err) => return Ok(Err(err.to_string())),
+        };
+        let page = fetched_url.map(|url| FetchedPage {
+            title: title
+                .as_deref()
+                .and_then(web::page_title)
+                .unwrap_or_else(|| web::title_for_url(url.as_str())),
+            placeholder_title: web::title_for_url(&input.source),
+            url: url.into(),
+            size_bytes,
+        });
+        Ok(Ok(Read { chunks, page }))
     }
 
     /// Gives each chunk its vector. When the embedder fails the chunks are

@@ -6,16 +6,19 @@
 //! change feed that each node follows to keep its own indexes current: a keyword
 //! index (BM25, tantivy, in the data folder) and a vector index (in memory).
 //! Search fuses both rankings and reads the chunks back from the database, so a
-//! deleted document's chunks leave the results at once on every node.
+//! deleted document's chunks leave the results at once on every node. Pages
+//! added by URL are fetched by the worker that processes them (`web`, `fetch`).
 
 pub mod chunk;
 pub mod embed;
 pub mod extract;
+pub mod fetch;
 pub mod index;
 mod jobs;
 mod office;
 mod search;
 pub mod vectors;
+pub mod web;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -26,6 +29,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use self::embed::Embedder;
+use self::fetch::Fetcher;
 use self::index::{IndexError, KeywordIndex};
 use self::vectors::VectorIndex;
 use crate::config::Config;
@@ -47,6 +51,8 @@ pub enum RagError {
     Index(#[from] IndexError),
     #[error("a background task failed")]
     Join(#[from] tokio::task::JoinError),
+    #[error("cannot build the HTTP client that fetches web pages")]
+    WebClient(#[source] reqwest::Error),
 }
 
 impl RagError {
@@ -97,6 +103,7 @@ pub struct KnowledgeBase {
     syncing: tokio::sync::Mutex<()>,
     /// Wakes idle workers when a job is added on this node.
     work: Notify,
+    fetcher: Fetcher,
 }
 
 impl KnowledgeBase {
@@ -111,6 +118,7 @@ impl KnowledgeBase {
         let dir = config.data_dir.join("index");
         let index = tokio::task::spawn_blocking(move || KeywordIndex::open(&dir)).await??;
         let applied = index.applied();
+        let fetcher = Fetcher::new(&config.ingest).map_err(RagError::WebClient)?;
         let kb = Arc::new(Self {
             store,
             config,
@@ -120,6 +128,7 @@ impl KnowledgeBase {
             applied: AtomicI64::new(applied),
             syncing: tokio::sync::Mutex::new(()),
             work: Notify::new(),
+            fetcher,
         });
         let last = kb.store.last_index_change().await?;
         if applied == 0 || applied > last {
@@ -216,6 +225,11 @@ impl KnowledgeBase {
         tokio::task::spawn_blocking(move || index.commit(seq)).await??;
         self.applied.store(seq, Ordering::Release);
         Ok(())
+    }
+
+    /// The client that fetches web pages, with this node's address policy.
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
     }
 
     /// How long a claimed job is ours without a heartbeat.

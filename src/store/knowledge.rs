@@ -23,7 +23,7 @@ pub struct Document {
     pub source: String,
     /// Where a reader can see it; citations link here. `null` when unknown.
     pub url: Option<String>,
-    /// `text`, `markdown` or `html`.
+    /// `text`, `markdown`, `html`, `pdf`, `docx` or `webpage` (added by URL).
     pub kind: String,
     /// `pending`, `processing`, `ready` or `failed`.
     pub status: String,
@@ -74,6 +74,19 @@ pub struct JobInput {
     pub source: String,
     pub kind: String,
     pub content: Vec<u8>,
+}
+
+/// What fetching a web page found out, stored when its job finishes.
+#[derive(Debug, Clone)]
+pub struct FetchedPage {
+    /// The page's address after redirects: the document's new `source`, and its
+    /// `url` unless the owner changed that.
+    pub url: String,
+    /// The page's own title (or its address), unless the owner changed the title.
+    pub title: String,
+    /// The title the document was given when it was added; any other title is the owner's.
+    pub placeholder_title: String,
+    pub size_bytes: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -140,8 +153,16 @@ pub trait Knowledge: Send + Sync {
     /// `None` when the document is gone or the job is no longer this worker's.
     async fn start_job(&self, job: &Job, now: i64) -> StoreResult<Option<JobInput>>;
     /// Replaces the document's chunks (and the vectors they carry, made by
-    /// `model`), marks it `ready` and the job done.
-    async fn finish_job(&self, job: &Job, chunks: &[NewChunk], model: &str, now: i64) -> StoreResult<()>;
+    /// `model`), marks it `ready` and the job done; for a web page, also stores
+    /// what fetching it found out.
+    async fn finish_job(
+        &self,
+        job: &Job,
+        chunks: &[NewChunk],
+        model: &str,
+        page: Option<&FetchedPage>,
+        now: i64,
+    ) -> StoreResult<()>;
     /// Marks the document `failed` with a reason and the job failed.
     async fn fail_job(&self, job: &Job, error: &str, now: i64) -> StoreResult<()>;
 
@@ -379,7 +400,14 @@ macro_rules! impl_knowledge {
                 .await?)
             }
 
-            async fn finish_job(&self, job: &Job, chunks: &[NewChunk], model: &str, now: i64) -> StoreResult<()> {
+            async fn finish_job(
+                &self,
+                job: &Job,
+                chunks: &[NewChunk],
+                model: &str,
+                page: Option<&FetchedPage>,
+                now: i64,
+            ) -> StoreResult<()> {
                 let mut tx = self.begin_write().await?;
                 // Only the worker that holds the job may finish it: one whose lease ran
                 // out and was taken over must not write a second set of chunks.
@@ -437,6 +465,24 @@ macro_rules! impl_knowledge {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                if let Some(page) = page {
+                    // Right-hand sides see the row as it was: `url = source` means
+                    // the owner has not changed the URL.
+                    sqlx::query(
+                        "UPDATE documents SET source = $2,
+                                url = CASE WHEN url = source THEN $2 ELSE url END,
+                                title = CASE WHEN title = $4 THEN $3 ELSE title END,
+                                size_bytes = $5
+                          WHERE id = $1",
+                    )
+                    .bind(job.document_id)
+                    .bind(&page.url)
+                    .bind(&page.title)
+                    .bind(&page.placeholder_title)
+                    .bind(page.size_bytes)
+                    .execute(&mut *tx)
+                    .await?;
+                }
                 self.record_change(&mut tx, workspace_id, job.document_id, now).await?;
                 tx.commit().await?;
                 Ok(())

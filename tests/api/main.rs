@@ -10,4 +10,5 @@ mod embeddings;
 mod fixtures;
 mod helpers;
 mod store;
+mod web;
 mod workspaces;
