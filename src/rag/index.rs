@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value,
 };
@@ -30,6 +30,11 @@ pub enum IndexError {
 
 /// Distinct words of a query that are searched for; the rest are ignored.
 const MAX_QUERY_TERMS: usize = 64;
+
+/// Unknown words at least this long are looked up with typos allowed.
+const MIN_FUZZY_LENGTH: usize = 4;
+/// What a fuzzy match weighs (it scores 1, a BM25 term match a few points).
+const FUZZY_BOOST: f32 = 1.5;
 
 /// tantivy's smallest per-thread indexing arena (15 MB).
 const WRITER_ARENA_BYTES: usize = 15_000_000;
@@ -192,17 +197,24 @@ impl KeywordIndex {
         if terms.is_empty() {
             return Ok(Vec::new());
         }
-        let words: Vec<(Occur, Box<dyn Query>)> = terms
-            .into_iter()
-            .map(|t| {
-                (Occur::Should, Box::new(TermQuery::new(t, IndexRecordOption::WithFreqs)) as Box<dyn Query>)
-            })
-            .collect();
+        let searcher = self.reader.searcher();
+        let mut words: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len());
+        for term in terms {
+            // A word no chunk contains is most likely misspelt: match the indexed
+            // words within one or two edits instead (a flat score, below a real match).
+            let length = term.value().as_str().map_or(0, |t| t.chars().count());
+            let query: Box<dyn Query> = if length >= MIN_FUZZY_LENGTH && searcher.doc_freq(&term)? == 0 {
+                let distance = if length >= 8 { 2 } else { 1 };
+                Box::new(BoostQuery::new(Box::new(FuzzyTermQuery::new(term, distance, true)), FUZZY_BOOST))
+            } else {
+                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
+            };
+            words.push((Occur::Should, query));
+        }
         let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(words));
         let workspace =
             TermQuery::new(Term::from_field_u64(f.workspace_id, id(workspace_id)), IndexRecordOption::Basic);
         let query = BooleanQuery::new(vec![(Occur::Must, Box::new(workspace)), (Occur::Must, text_query)]);
-        let searcher = self.reader.searcher();
         let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
@@ -247,6 +259,8 @@ mod tests {
         // Query syntax a visitor might type by accident is read as words.
         assert!(index.search(1, "password AND (\"unclosed", 10).is_ok());
         assert!(index.search(1, "+-:^~*", 10).unwrap().is_empty());
+        let typo = index.search(1, "how do I reest my pasword?", 10).unwrap();
+        assert_eq!(typo.iter().map(|h| h.0).collect::<Vec<_>>(), [1], "misspelt words still match");
         let nested = format!("{}password", "(".repeat(5000));
         assert_eq!(index.search(1, &nested, 10).unwrap().len(), 1, "deep nesting is just punctuation");
 
