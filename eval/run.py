@@ -80,6 +80,7 @@ def main():
     parser.add_argument("--modes", default="keyword,dense,hybrid")
     parser.add_argument("--model-dir", default=MODEL_DIR)
     parser.add_argument("--no-model", action="store_true", help="keyword search only")
+    parser.add_argument("--dump", help="write every ranking to this JSON file (for eval/fusion.py)")
     args = parser.parse_args()
     modes = args.modes.split(",")
     if not args.no_model:
@@ -142,8 +143,12 @@ def main():
         )
         print(f"chunk_size {args.chunk_size}, overlap {args.chunk_overlap}")
 
+        rankings = {}
         for mode in modes:
-            evaluate(client, workspace, questions, mode)
+            rankings[mode] = evaluate(client, workspace, questions, mode)
+        if args.dump:
+            with open(args.dump, "w") as out:
+                json.dump({"questions": questions, "rankings": rankings}, out)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -153,12 +158,16 @@ def main():
 def evaluate(client, workspace, questions, mode):
     per_style = {}
     latencies, top_answerable, top_unanswerable = [], [], []
+    rankings = {}
     for q in questions:
         t = time.perf_counter()
         results = client.call(
             "POST", f"/workspaces/{workspace}/search", {"query": q["question"], "limit": 50, "mode": mode}
         )["results"]
         latencies.append(time.perf_counter() - t)
+        rankings[q["id"]] = [
+            {k: r[k] for k in ("chunk_id", "source", "score", "similarity")} for r in results
+        ]
         best = max((r["similarity"] for r in results if r.get("similarity") is not None), default=None)
         if not q["answers"]:
             top_unanswerable.append(best)
@@ -199,6 +208,7 @@ def evaluate(client, workspace, questions, mode):
             kept = sum(x >= threshold for x in answerable) / len(answerable)
             refused = sum(x < threshold for x in unanswerable) / len(unanswerable)
             print(f"  threshold {threshold:.2f}: answerable kept {kept:.3f}, unanswerable refused {refused:.3f}")
+    return rankings
 
 
 if __name__ == "__main__":

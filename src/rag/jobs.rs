@@ -17,6 +17,8 @@ const MAX_ATTEMPTS: i64 = 3;
 const EMBED_GROUP: usize = 32;
 /// How often the backfill looks for chunks without vectors when it found none.
 const BACKFILL_IDLE: Duration = Duration::from_secs(5);
+/// How often the backfill starts over from the first chunk.
+const BACKFILL_RESCAN: Duration = Duration::from_secs(600);
 /// How long the backfill waits after the embedder failed.
 const BACKFILL_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -166,42 +168,51 @@ impl KnowledgeBase {
     }
 
     /// Embeds chunks that have no vector of the current model, a group at a
-    /// time, until there are none; then looks again now and then.
+    /// time, until there are none; then looks again now and then. It walks the
+    /// chunks in id order from where it stopped (new chunks have higher ids) and
+    /// starts over from the first now and then, for anything it could not embed.
     pub(super) async fn backfill_loop(self: Arc<Self>) {
         let Some(embedder) = self.embedder.clone() else { return };
         let model = embedder.model().to_owned();
+        let mut after = 0;
+        let mut rescan = tokio::time::Instant::now() + BACKFILL_RESCAN;
         loop {
-            let wait = match self.backfill_once(&model).await {
-                Ok(0) => BACKFILL_IDLE,
-                Ok(_) => Duration::ZERO,
+            let wait = match self.backfill_once(&model, after).await {
+                Ok(Some(last)) => {
+                    after = last;
+                    Duration::ZERO
+                }
+                Ok(None) => BACKFILL_IDLE,
                 Err(err) => {
                     tracing::warn!(error = %err, "embedding stored chunks failed; trying again later");
                     BACKFILL_BACKOFF
                 }
             };
+            if tokio::time::Instant::now() >= rescan {
+                (after, rescan) = (0, tokio::time::Instant::now() + BACKFILL_RESCAN);
+            }
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
             }
         }
     }
 
-    /// Embeds one group of chunks without a vector; returns how many.
+    /// Embeds one group of chunks with `id > after` that have no vector yet;
+    /// returns the last chunk id embedded, or `None` when there was none.
     pub async fn backfill_once(
         &self,
         model: &str,
-    ) -> Result<usize, Box<dyn std::error::Error + Send + Sync>> {
-        let Some(embedder) = &self.embedder else { return Ok(0) };
-        let chunks: Vec<IndexedChunk> = self.store.chunks_to_embed(model, EMBED_GROUP as i64).await?;
-        if chunks.is_empty() {
-            return Ok(0);
-        }
+        after: i64,
+    ) -> Result<Option<i64>, Box<dyn std::error::Error + Send + Sync>> {
+        let Some(embedder) = &self.embedder else { return Ok(None) };
+        let chunks: Vec<IndexedChunk> = self.store.chunks_to_embed(model, after, EMBED_GROUP as i64).await?;
+        let Some(last) = chunks.last().map(|c| c.id) else { return Ok(None) };
         let texts = chunks.iter().map(|c| passage_text(&c.title, &c.heading_path, &c.text)).collect();
         let vectors = embedder.embed(texts, Purpose::Passage).await?;
-        let count = chunks.len();
         let pairs: Vec<(IndexedChunk, Vec<f32>)> = chunks.into_iter().zip(vectors).collect();
         self.store.put_vectors(model, &pairs, now_ms()).await?;
         self.sync().await?;
-        Ok(count)
+        Ok(Some(last))
     }
 }
 

@@ -36,8 +36,9 @@ pub fn decode(bytes: &[u8]) -> Vec<f32> {
 
 #[async_trait]
 pub trait Vectors: Send + Sync {
-    /// Chunks of ready documents that have no vector made by `model`, in id order.
-    async fn chunks_to_embed(&self, model: &str, limit: i64) -> StoreResult<Vec<IndexedChunk>>;
+    /// Chunks of ready documents with `id > after` that have no vector made by
+    /// `model`, in id order.
+    async fn chunks_to_embed(&self, model: &str, after: i64, limit: i64) -> StoreResult<Vec<IndexedChunk>>;
     /// Stores vectors made by `model`, replacing older ones, and tells the change
     /// feed about each document touched. Chunks deleted meanwhile are skipped.
     async fn put_vectors(
@@ -67,16 +68,17 @@ macro_rules! impl_vectors {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::Vectors for $store {
-            async fn chunks_to_embed(&self, model: &str, limit: i64) -> StoreResult<Vec<IndexedChunk>> {
+            async fn chunks_to_embed(&self, model: &str, after: i64, limit: i64) -> StoreResult<Vec<IndexedChunk>> {
                 Ok(sqlx::query_as(
                     "SELECT c.id, c.workspace_id, c.document_id, d.title, c.heading_path, c.text
                        FROM chunks c
                        JOIN documents d ON d.id = c.document_id AND d.status = 'ready'
-                       LEFT JOIN chunk_vectors v ON v.chunk_id = c.id AND v.model = $1
-                      WHERE v.chunk_id IS NULL
-                      ORDER BY c.id LIMIT $2",
+                      WHERE c.id > $2
+                        AND NOT EXISTS (SELECT 1 FROM chunk_vectors v WHERE v.chunk_id = c.id AND v.model = $1)
+                      ORDER BY c.id LIMIT $3",
                 )
                 .bind(model)
+                .bind(after)
                 .bind(limit)
                 .fetch_all(&self.pool)
                 .await?)

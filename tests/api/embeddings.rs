@@ -184,7 +184,10 @@ async fn a_refusing_provider_leaves_keyword_search_and_the_chunks_are_embedded_l
     assert!(search(&app, &token, ws, "money back", "dense").await.is_empty());
 
     provider.refusing.store(false, Ordering::SeqCst);
-    while app.state.knowledge.backfill_once("openai/concepts-1").await.unwrap() > 0 {}
+    let mut after = 0;
+    while let Some(last) = app.state.knowledge.backfill_once("openai/concepts-1", after).await.unwrap() {
+        after = last;
+    }
     assert_eq!(app.state.store.vector_coverage("openai/concepts-1").await.unwrap(), (3, 3));
     assert_eq!(titles(&search(&app, &token, ws, "money back", "dense").await)[0], "Payments");
 }
@@ -208,7 +211,10 @@ async fn changing_the_model_embeds_every_chunk_again() {
         kb.search(ws, "money back", 3, SearchMode::Dense).await.unwrap().is_empty(),
         "no vectors of concepts-2 yet"
     );
-    while kb.backfill_once("openai/concepts-2").await.unwrap() > 0 {}
+    let mut after = 0;
+    while let Some(last) = kb.backfill_once("openai/concepts-2", after).await.unwrap() {
+        after = last;
+    }
     assert_eq!(second.state().store.vector_coverage("openai/concepts-2").await.unwrap(), (3, 3));
     let found = kb.search(ws, "money back", 3, SearchMode::Dense).await.unwrap();
     assert_eq!(found[0].hit.title, "Payments");
