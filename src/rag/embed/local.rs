@@ -1,9 +1,11 @@
 //! A sentence-transformers model (BERT family, such as all-MiniLM-L6-v2) run
 //! in-process with candle: attention-masked mean pooling, then L2 normalisation.
 //!
-//! The model is loaded once and shared by a few dedicated threads, off the async
-//! executor. They take work from one queue, queries first; a full queue answers
-//! [`EmbedError::Busy`] at once rather than letting searches pile up.
+//! The model is loaded once and shared by dedicated threads, off the async
+//! executor: `threads` of them take work from one queue, queries first, and one
+//! more takes only queries, so a visitor's question never waits behind a large
+//! upload being indexed. A full query queue answers [`EmbedError::Busy`] at once
+//! rather than letting searches pile up.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -116,15 +118,21 @@ struct Queue {
 }
 
 impl Queue {
-    /// The next piece of work, queries first; `None` once closed.
-    fn next(&self) -> Option<(Vec<String>, Reply)> {
+    /// The next piece of work, queries first (only queries when `queries_only`);
+    /// `None` once closed.
+    fn next(&self, queries_only: bool) -> Option<(Vec<String>, Reply)> {
         let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if waiting.closed {
                 return None;
             }
-            if let Some(work) = waiting.queries.pop_front().or_else(|| waiting.passages.pop_front()) {
-                return Some(work);
+            let work = match waiting.queries.pop_front() {
+                Some(work) => Some(work),
+                None if queries_only => None,
+                None => waiting.passages.pop_front(),
+            };
+            if work.is_some() {
+                return work;
             }
             waiting = self.wake.wait(waiting).unwrap_or_else(|p| p.into_inner());
         }
@@ -137,18 +145,23 @@ pub struct LocalEmbedder {
 }
 
 impl LocalEmbedder {
-    /// Loads the model in `dir` and starts `threads` threads to run it.
+    /// Loads the model in `dir` and starts `threads` threads to run it, plus one for queries.
     pub fn load(dir: &Path, name: &str, max_tokens: usize, threads: usize) -> Result<Self, EmbedError> {
         let started = std::time::Instant::now();
         let model = Arc::new(Model::load(dir, max_tokens)?);
         tracing::info!(model = name, ms = started.elapsed().as_millis() as u64, "embedding model loaded");
         let queue = Arc::new(Queue { waiting: Mutex::new(Waiting::default()), wake: Condvar::new() });
-        for n in 0..threads.max(1) {
+        for n in 0..=threads.max(1) {
             let (model, queue) = (Arc::clone(&model), Arc::clone(&queue));
+            let queries_only = n == 0;
             std::thread::Builder::new()
-                .name(format!("docent-embed-{n}"))
+                .name(if queries_only {
+                    "docent-embed-query".to_owned()
+                } else {
+                    format!("docent-embed-{n}")
+                })
                 .spawn(move || {
-                    while let Some((texts, reply)) = queue.next() {
+                    while let Some((texts, reply)) = queue.next(queries_only) {
                         let result =
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.embed(&texts)))
                                 .unwrap_or_else(|_| {
@@ -192,7 +205,8 @@ impl Embedder for LocalEmbedder {
                 Purpose::Passage => waiting.passages.push_back((texts, reply)),
             }
         }
-        self.queue.wake.notify_one();
+        // Every thread, so that one that may take this work wakes.
+        self.queue.wake.notify_all();
         answer.await.map_err(|_| EmbedError::Stopped)?
     }
 }
