@@ -159,7 +159,7 @@ pub struct EmbeddingsConfig {
     pub model_dir: PathBuf,
     /// `local`: tokens of a text the model reads; the rest is cut.
     pub max_tokens: usize,
-    /// `local`: threads that run the model.
+    /// `local`: threads that embed passages (one more embeds queries).
     pub threads: u8,
     /// `openai`: base address, such as `https://api.openai.com/v1`.
     pub base_url: String,
