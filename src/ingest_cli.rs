@@ -215,7 +215,11 @@ pub async fn fetch_model(config: Config, repo: Option<String>) -> anyhow::Result
     use futures_util::StreamExt;
     use tokio::io::AsyncWriteExt;
 
-    let repo = repo.unwrap_or_else(|| format!("sentence-transformers/{}", config.embeddings.model));
+    // A model name with an owner ("BAAI/bge-small-en-v1.5") is a repository already.
+    let model = &config.embeddings.model;
+    let repo = repo.unwrap_or_else(|| {
+        if model.contains('/') { model.clone() } else { format!("sentence-transformers/{model}") }
+    });
     let dir = config.model_dir();
     tokio::fs::create_dir_all(&dir).await.with_context(|| format!("cannot create {}", dir.display()))?;
     let client =
@@ -230,15 +234,26 @@ pub async fn fetch_model(config: Config, repo: Option<String>) -> anyhow::Result
             bail!("{url} answered {}", response.status());
         }
         let partial = dir.join(format!("{file}.part"));
-        let mut out = tokio::fs::File::create(&partial).await?;
-        let mut body = response.bytes_stream();
-        let mut bytes = 0u64;
-        while let Some(piece) = body.next().await {
-            let piece = piece.with_context(|| format!("download of {url} broke off"))?;
-            bytes += piece.len() as u64;
-            out.write_all(&piece).await?;
+        let written = async {
+            let mut out = tokio::fs::File::create(&partial).await?;
+            let mut body = response.bytes_stream();
+            let mut bytes = 0u64;
+            while let Some(piece) = body.next().await {
+                let piece = piece.with_context(|| format!("download of {url} broke off"))?;
+                bytes += piece.len() as u64;
+                out.write_all(&piece).await?;
+            }
+            out.flush().await?;
+            anyhow::Ok(bytes)
         }
-        out.flush().await?;
+        .await;
+        let bytes = match written {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(err);
+            }
+        };
         tokio::fs::rename(&partial, dir.join(file)).await?;
         println!("{file}: {:.1} MB", bytes as f64 / 1e6);
     }

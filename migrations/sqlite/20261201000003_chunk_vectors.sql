@@ -1,13 +1,15 @@
--- Embedding vectors of chunks, one per chunk, with the model that made them.
+-- Embedding vectors of chunks, one per chunk and model (during a change of model
+-- the old vectors stay until the new ones are made).
 -- A chunk whose vector is missing or of another model is (re-)embedded in the
 -- background; every node loads the vectors into its own in-memory index.
 
 CREATE TABLE chunk_vectors (
-    chunk_id     INTEGER PRIMARY KEY REFERENCES chunks (id) ON DELETE CASCADE,
+    chunk_id     INTEGER NOT NULL REFERENCES chunks (id) ON DELETE CASCADE,
     workspace_id INTEGER NOT NULL,
     document_id  INTEGER NOT NULL,
     model        TEXT    NOT NULL,
     -- little-endian f32, `dims` of them
-    vector       BLOB    NOT NULL
+    vector       BLOB    NOT NULL,
+    PRIMARY KEY (chunk_id, model)
 );
 CREATE INDEX chunk_vectors_document ON chunk_vectors (document_id);

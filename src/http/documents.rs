@@ -407,6 +407,9 @@ async fn update_document(
         None => current.url.clone(),
     };
     state.store.update_document(workspace_id, id, &title, url.as_deref(), now_ms()).await?;
+    if title != current.title {
+        state.knowledge.title_changed(id).await.map_err(ApiError::internal)?;
+    }
     state.sync_index().await;
     Ok(Json(state.visible_document(&user, workspace_id, id).await?))
 }

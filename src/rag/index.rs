@@ -9,12 +9,14 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use tantivy::collector::TopDocs;
-use tantivy::query::{BooleanQuery, BoostQuery, FuzzyTermQuery, Occur, Query, TermQuery};
+use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::TokenStream;
-use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+use tantivy::{
+    DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TERMINATED, TantivyDocument, Term, doc,
+};
 
 use crate::store::IndexedChunk;
 
@@ -198,12 +200,17 @@ impl KeywordIndex {
             return Ok(Vec::new());
         }
         let searcher = self.reader.searcher();
+        let workspace = Term::from_field_u64(f.workspace_id, id(workspace_id));
         let mut words: Vec<(Occur, Box<dyn Query>)> = Vec::with_capacity(terms.len());
         for term in terms {
-            // A word no chunk contains is most likely misspelt: match the indexed
-            // words within one or two edits instead (a flat score, below a real match).
+            // A word no chunk of the workspace contains is most likely misspelt:
+            // match the indexed words within one or two edits instead (a flat
+            // score, below a real match). Only this workspace's chunks decide, so
+            // the ranking says nothing about what other workspaces hold.
             let length = term.value().as_str().map_or(0, |t| t.chars().count());
-            let query: Box<dyn Query> = if length >= MIN_FUZZY_LENGTH && searcher.doc_freq(&term)? == 0 {
+            let query: Box<dyn Query> = if length >= MIN_FUZZY_LENGTH
+                && !occurs_in(&searcher, &workspace, &term)?
+            {
                 let distance = if length >= 8 { 2 } else { 1 };
                 Box::new(BoostQuery::new(Box::new(FuzzyTermQuery::new(term, distance, true)), FUZZY_BOOST))
             } else {
@@ -212,8 +219,7 @@ impl KeywordIndex {
             words.push((Occur::Should, query));
         }
         let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(words));
-        let workspace =
-            TermQuery::new(Term::from_field_u64(f.workspace_id, id(workspace_id)), IndexRecordOption::Basic);
+        let workspace = TermQuery::new(workspace, IndexRecordOption::Basic);
         let query = BooleanQuery::new(vec![(Occur::Must, Box::new(workspace)), (Occur::Must, text_query)]);
         let top = searcher.search(&query, &TopDocs::with_limit(limit.max(1)).order_by_score())?;
         let mut hits = Vec::with_capacity(top.len());
@@ -225,6 +231,32 @@ impl KeywordIndex {
         }
         Ok(hits)
     }
+}
+
+/// Whether a live chunk of the workspace contains `term`; stops at the first.
+fn occurs_in(searcher: &Searcher, workspace: &Term, term: &Term) -> Result<bool, IndexError> {
+    if searcher.doc_freq(term)? == 0 {
+        return Ok(false); // in no workspace at all: the cheap answer
+    }
+    let both = BooleanQuery::new(vec![
+        (
+            Occur::Must,
+            Box::new(TermQuery::new(workspace.clone(), IndexRecordOption::Basic)) as Box<dyn Query>,
+        ),
+        (Occur::Must, Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic))),
+    ]);
+    let weight = both.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    for segment in searcher.segment_readers() {
+        let mut scorer = weight.scorer(segment, 1.0)?;
+        let mut doc = scorer.doc();
+        while doc != TERMINATED {
+            if !segment.is_deleted(doc) {
+                return Ok(true);
+            }
+            doc = scorer.advance();
+        }
+    }
+    Ok(false)
 }
 
 #[cfg(test)]
@@ -261,6 +293,11 @@ mod tests {
         assert!(index.search(1, "+-:^~*", 10).unwrap().is_empty());
         let typo = index.search(1, "how do I reest my pasword?", 10).unwrap();
         assert_eq!(typo.iter().map(|h| h.0).collect::<Vec<_>>(), [1], "misspelt words still match");
+        // Whether another workspace holds the misspelling changes nothing here.
+        index.add_chunks(&[chunk(4, 2, 21, "pasword reest")]).unwrap();
+        index.commit(7).unwrap();
+        let typo = index.search(1, "how do I reest my pasword?", 10).unwrap();
+        assert_eq!(typo.iter().map(|h| h.0).collect::<Vec<_>>(), [1], "decided by workspace 1 alone");
         let nested = format!("{}password", "(".repeat(5000));
         assert_eq!(index.search(1, &nested, 10).unwrap().len(), 1, "deep nesting is just punctuation");
 

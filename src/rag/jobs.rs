@@ -157,10 +157,9 @@ impl KnowledgeBase {
                     }
                 }
                 Err(err) => {
-                    tracing::warn!(error = %err, "embedding failed; the document is stored for keyword search and embedded later");
-                    for chunk in chunks.iter_mut() {
-                        chunk.vector = None;
-                    }
+                    // The rest is stored without vectors: searchable by keyword now,
+                    // embedded by the backfill later.
+                    tracing::warn!(error = %err, "embedding failed; the document is stored and embedded later");
                     return;
                 }
             }
@@ -182,13 +181,24 @@ impl KnowledgeBase {
                     after = last;
                     Duration::ZERO
                 }
+                Ok(None) if after == 0 => {
+                    // Every chunk has a vector of this model: older models' can go.
+                    match self.store.delete_other_vectors(&model).await {
+                        Ok(0) => {}
+                        Ok(rows) => tracing::info!(rows, "deleted the vectors of earlier embedding models"),
+                        Err(err) => tracing::warn!(error = %err, "cannot delete old vectors"),
+                    }
+                    BACKFILL_IDLE
+                }
                 Ok(None) => BACKFILL_IDLE,
                 Err(err) => {
                     tracing::warn!(error = %err, "embedding stored chunks failed; trying again later");
                     BACKFILL_BACKOFF
                 }
             };
-            if tokio::time::Instant::now() >= rescan {
+            if tokio::time::Instant::now() >= rescan
+                || self.rescan.swap(false, std::sync::atomic::Ordering::AcqRel)
+            {
                 (after, rescan) = (0, tokio::time::Instant::now() + BACKFILL_RESCAN);
             }
             if !wait.is_zero() {
@@ -198,7 +208,10 @@ impl KnowledgeBase {
     }
 
     /// Embeds one group of chunks with `id > after` that have no vector yet;
-    /// returns the last chunk id embedded, or `None` when there was none.
+    /// returns the last chunk id it dealt with, or `None` when there was none.
+    /// When the provider refuses the group, its chunks are tried one by one and
+    /// those it refuses alone are skipped (keyword search still finds them), so
+    /// one bad chunk never holds up the rest.
     pub async fn backfill_once(
         &self,
         model: &str,
@@ -207,9 +220,28 @@ impl KnowledgeBase {
         let Some(embedder) = &self.embedder else { return Ok(None) };
         let chunks: Vec<IndexedChunk> = self.store.chunks_to_embed(model, after, EMBED_GROUP as i64).await?;
         let Some(last) = chunks.last().map(|c| c.id) else { return Ok(None) };
-        let texts = chunks.iter().map(|c| passage_text(&c.title, &c.heading_path, &c.text)).collect();
-        let vectors = embedder.embed(texts, Purpose::Passage).await?;
-        let pairs: Vec<(IndexedChunk, Vec<f32>)> = chunks.into_iter().zip(vectors).collect();
+        let text = |c: &IndexedChunk| passage_text(&c.title, &c.heading_path, &c.text);
+        let pairs: Vec<(IndexedChunk, Vec<f32>)> = match embedder
+            .embed(chunks.iter().map(text).collect(), Purpose::Passage)
+            .await
+        {
+            Ok(vectors) => chunks.into_iter().zip(vectors).collect(),
+            Err(err) if err.is_permanent() => {
+                let mut pairs = Vec::new();
+                for chunk in chunks {
+                    match embedder.embed(vec![text(&chunk)], Purpose::Passage).await {
+                        Ok(mut v) if !v.is_empty() => pairs.push((chunk, v.swap_remove(0))),
+                        Ok(_) => {}
+                        Err(err) if err.is_permanent() => {
+                            tracing::warn!(error = %err, chunk = chunk.id, "chunk cannot be embedded; skipped");
+                        }
+                        Err(err) => return Err(err.into()),
+                    }
+                }
+                pairs
+            }
+            Err(err) => return Err(err.into()),
+        };
         self.store.put_vectors(model, &pairs, now_ms()).await?;
         self.sync().await?;
         Ok(Some(last))

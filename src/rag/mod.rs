@@ -103,6 +103,8 @@ pub struct KnowledgeBase {
     syncing: tokio::sync::Mutex<()>,
     /// Wakes idle workers when a job is added on this node.
     work: Notify,
+    /// Asks the embedding backfill to start over from the first chunk.
+    rescan: std::sync::atomic::AtomicBool,
     fetcher: Fetcher,
 }
 
@@ -128,6 +130,7 @@ impl KnowledgeBase {
             applied: AtomicI64::new(applied),
             syncing: tokio::sync::Mutex::new(()),
             work: Notify::new(),
+            rescan: std::sync::atomic::AtomicBool::new(false),
             fetcher,
         });
         let last = kb.store.last_index_change().await?;
@@ -235,6 +238,15 @@ impl KnowledgeBase {
     /// How long a claimed job is ours without a heartbeat.
     pub fn lease_ms(&self) -> i64 {
         i64::from(self.config.ingest.job_lease_seconds) * 1000
+    }
+
+    /// A document's title changed: its vectors (which embed the title) are made again.
+    pub async fn title_changed(&self, document_id: i64) -> Result<(), RagError> {
+        if self.embedder.is_some() {
+            self.store.delete_document_vectors(document_id).await?;
+            self.rescan.store(true, Ordering::Release);
+        }
+        Ok(())
     }
 
     /// Tells this node's workers there is work.

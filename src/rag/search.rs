@@ -55,7 +55,7 @@ struct Ranked {
 /// The indexes and embedder one search needs.
 struct Retrievers<'a> {
     keywords: &'a Arc<KeywordIndex>,
-    vectors: &'a VectorIndex,
+    vectors: &'a Arc<VectorIndex>,
     embedder: Option<&'a Arc<dyn Embedder>>,
 }
 
@@ -179,7 +179,7 @@ pub async fn search_database(
     copy_chunks(store.as_ref(), &keywords, Some(workspace_id)).await?;
     let committed = Arc::clone(&keywords);
     tokio::task::spawn_blocking(move || committed.commit(0)).await??;
-    let vectors = VectorIndex::new();
+    let vectors = Arc::new(VectorIndex::new());
     if let Some(embedder) = &embedder {
         copy_vectors(store.as_ref(), &vectors, embedder.model(), Some(workspace_id)).await?;
     }

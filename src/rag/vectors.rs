@@ -102,6 +102,9 @@ impl VectorIndex {
         let mut shards = self.shards.write().unwrap_or_else(|p| p.into_inner());
         if let Some(shard) = shards.get_mut(&workspace_id) {
             shard.remove_document(document_id);
+            if shard.len() == 0 {
+                shards.remove(&workspace_id); // and its memory with it
+            }
         }
         for v in vectors {
             shards.entry(v.workspace_id).or_default().push(v.chunk_id, v.document_id, &v.values());

@@ -58,6 +58,10 @@ pub trait Vectors: Send + Sync {
         after: i64,
         limit: i64,
     ) -> StoreResult<Vec<StoredVector>>;
+    /// Deletes the vectors made by any model but `model` (once every chunk has one of `model`).
+    async fn delete_other_vectors(&self, model: &str) -> StoreResult<u64>;
+    /// Deletes a document's vectors (its title changed: they are made again).
+    async fn delete_document_vectors(&self, document_id: i64) -> StoreResult<()>;
     /// How many chunks of ready documents have a vector made by `model`, and how many chunks there are.
     async fn vector_coverage(&self, model: &str) -> StoreResult<(i64, i64)>;
 }
@@ -97,7 +101,7 @@ macro_rules! impl_vectors {
                     let written = sqlx::query(
                         "INSERT INTO chunk_vectors (chunk_id, workspace_id, document_id, model, vector)
                          SELECT id, workspace_id, document_id, $2, $3 FROM chunks WHERE id = $1
-                         ON CONFLICT (chunk_id) DO UPDATE SET model = excluded.model, vector = excluded.vector",
+                         ON CONFLICT (chunk_id, model) DO UPDATE SET vector = excluded.vector",
                     )
                     .bind(chunk.id)
                     .bind(model)
@@ -149,6 +153,22 @@ macro_rules! impl_vectors {
                 .bind(workspace_id)
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            async fn delete_other_vectors(&self, model: &str) -> StoreResult<u64> {
+                Ok(sqlx::query("DELETE FROM chunk_vectors WHERE model <> $1")
+                    .bind(model)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn delete_document_vectors(&self, document_id: i64) -> StoreResult<()> {
+                sqlx::query("DELETE FROM chunk_vectors WHERE document_id = $1")
+                    .bind(document_id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
             }
 
             async fn vector_coverage(&self, model: &str) -> StoreResult<(i64, i64)> {

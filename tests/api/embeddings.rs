@@ -5,7 +5,6 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -57,6 +56,10 @@ struct Provider {
     busy_first: AtomicUsize,
     /// Answer 400 while set (a provider that refuses every request).
     refusing: std::sync::atomic::AtomicBool,
+    /// Texts per request, in order.
+    batches: std::sync::Mutex<Vec<usize>>,
+    /// Every text embedded.
+    texts: std::sync::Mutex<Vec<String>>,
     seen: std::sync::Mutex<Vec<(Option<String>, String)>>,
 }
 
@@ -73,6 +76,12 @@ async fn embeddings(State(p): State<Arc<Provider>>, headers: HeaderMap, body: ax
     }
     let inputs: Vec<String> =
         body["input"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_owned()).collect();
+    // A text this provider will never take (too long, say): the whole request is refused.
+    if inputs.iter().any(|t| t.to_lowercase().contains("poison")) {
+        return (StatusCode::BAD_REQUEST, "input refused").into_response();
+    }
+    p.batches.lock().unwrap().push(inputs.len());
+    p.texts.lock().unwrap().extend(inputs.iter().cloned());
     // In reverse order, with `index`: the client must put them back in order.
     let data: Vec<Value> = inputs
         .iter()
@@ -184,12 +193,61 @@ async fn a_refusing_provider_leaves_keyword_search_and_the_chunks_are_embedded_l
     assert!(search(&app, &token, ws, "money back", "dense").await.is_empty());
 
     provider.refusing.store(false, Ordering::SeqCst);
+    // One chunk the provider will never take is skipped; it holds nothing else up.
+    let body = json!({"title": "Poison", "text": "This poison text is always refused."});
+    let added: Value =
+        app.post(&format!("/workspaces/{ws}/documents"), &token, &body).await.json().await.unwrap();
+    assert_eq!(
+        settled(&app, &token, ws, added["documents"][0]["id"].as_i64().unwrap()).await["status"],
+        "ready"
+    );
     let mut after = 0;
     while let Some(last) = app.state.knowledge.backfill_once("openai/concepts-1", after).await.unwrap() {
         after = last;
     }
-    assert_eq!(app.state.store.vector_coverage("openai/concepts-1").await.unwrap(), (3, 3));
+    assert_eq!(app.state.store.vector_coverage("openai/concepts-1").await.unwrap(), (3, 4));
     assert_eq!(titles(&search(&app, &token, ws, "money back", "dense").await)[0], "Payments");
+    assert_eq!(titles(&search(&app, &token, ws, "poison", "hybrid").await)[0], "Poison", "found by keyword");
+}
+
+#[tokio::test]
+async fn dense_search_keeps_to_its_workspace_and_forgets_deleted_and_renamed_documents() {
+    let (addr, provider) = start_provider().await;
+    let app = spawn_app_with(|c| use_provider(c, addr, "concepts-1")).await;
+    let token = app.admin_token().await;
+    let (mine, theirs) = (app.workspace(&token, "Mine").await, app.workspace(&token, "Theirs").await);
+    let ids = add_docs(&app, &token, mine).await;
+    let body = json!({"title": "Other refunds", "text": "Refunds are reimbursed with money back."});
+    let added: Value =
+        app.post(&format!("/workspaces/{theirs}/documents"), &token, &body).await.json().await.unwrap();
+    settled(&app, &token, theirs, added["documents"][0]["id"].as_i64().unwrap()).await;
+
+    let dense = search(&app, &token, theirs, "money back", "dense").await;
+    assert_eq!(titles(&dense), ["Other refunds"], "only its own chunk");
+    let dense = search(&app, &token, mine, "money back", "dense").await;
+    assert!(!titles(&dense).contains(&"Other refunds"), "{dense:?}");
+
+    // Renamed: the title is part of what was embedded, so the vector is made again.
+    let response = app
+        .put(&format!("/workspaces/{mine}/documents/{}", ids[0]), &token, &json!({"title": "Reimbursing"}))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(app.state.store.vector_coverage("openai/concepts-1").await.unwrap(), (3, 4));
+    let mut after = 0;
+    while let Some(last) = app.state.knowledge.backfill_once("openai/concepts-1", after).await.unwrap() {
+        after = last;
+    }
+    assert_eq!(app.state.store.vector_coverage("openai/concepts-1").await.unwrap(), (4, 4));
+    assert!(
+        provider.texts.lock().unwrap().iter().any(|t| t.starts_with("Reimbursing\n")),
+        "embedded with its new title"
+    );
+    assert_eq!(titles(&search(&app, &token, mine, "money back", "dense").await)[0], "Reimbursing");
+
+    let response = app.delete(&format!("/workspaces/{mine}/documents/{}", ids[0]), &token).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let dense = search(&app, &token, mine, "money back", "dense").await;
+    assert!(!titles(&dense).contains(&"Reimbursing"), "deleted: {dense:?}");
 }
 
 #[tokio::test]
@@ -227,7 +285,7 @@ fn real_model() -> Option<std::path::PathBuf> {
         || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models/all-MiniLM-L6-v2"),
         std::path::PathBuf::from,
     );
-    if dir.join("model.safetensors").is_file() {
+    if ["config.json", "tokenizer.json", "model.safetensors"].iter().all(|f| dir.join(f).is_file()) {
         return Some(dir);
     }
     assert!(std::env::var_os("DOCENT_TEST_REQUIRE_MODEL").is_none(), "no model in {}", dir.display());
@@ -247,12 +305,10 @@ async fn the_local_model_answers_paraphrases() {
     let token = app.admin_token().await;
     let ws = app.workspace(&token, "Docs").await;
     add_docs(&app, &token, ws).await;
-    let started = Instant::now();
     let dense = search(&app, &token, ws, "when will I get my money back", "dense").await;
     assert_eq!(titles(&dense)[0], "Payments", "{dense:?}");
     let hybrid = search(&app, &token, ws, "how do I set up the software on linux", "hybrid").await;
     assert_eq!(titles(&hybrid)[0], "Setup", "{hybrid:?}");
-    assert!(started.elapsed() < Duration::from_secs(60));
     assert_eq!(app.state.store.vector_coverage("local/all-MiniLM-L6-v2").await.unwrap(), (3, 3));
 }
 

@@ -162,6 +162,9 @@ impl LocalEmbedder {
                 })
                 .spawn(move || {
                     while let Some((texts, reply)) = queue.next(queries_only) {
+                        if reply.is_closed() {
+                            continue; // the caller gave up waiting (a search timed out)
+                        }
                         let result =
                             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.embed(&texts)))
                                 .unwrap_or_else(|_| {

@@ -24,9 +24,13 @@ pub enum EmbedError {
     /// The model files are missing or unreadable.
     #[error("embedding model: {0}")]
     Model(String),
-    /// The provider refused or failed; the text says how.
+    /// The provider failed or is unreachable; trying again later may work.
     #[error("embedding provider: {0}")]
     Provider(String),
+    /// The provider refused these texts (a 4xx other than 429); sending the same
+    /// again will fail again.
+    #[error("embedding provider refused the texts: {0}")]
+    Refused(String),
     /// Too many requests are waiting already.
     #[error("the embedder is busy")]
     Busy,
@@ -40,6 +44,13 @@ pub enum EmbedError {
 pub enum Purpose {
     Query,
     Passage,
+}
+
+impl EmbedError {
+    /// True when the same texts will fail again (so retrying them is pointless).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Refused(_) | Self::Model(_))
+    }
 }
 
 #[async_trait]

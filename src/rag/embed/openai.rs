@@ -73,8 +73,12 @@ impl OpenAiEmbedder {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    if !(status.as_u16() == 429 || status.is_server_error()) || attempt >= tries {
-                        return Err(EmbedError::Provider(format!("{} answered {status}", self.endpoint)));
+                    let answer = format!("{} answered {status}", self.endpoint);
+                    if status.is_client_error() && status.as_u16() != 429 {
+                        return Err(EmbedError::Refused(answer));
+                    }
+                    if attempt >= tries {
+                        return Err(EmbedError::Provider(answer));
                     }
                     retry_after(&response).unwrap_or(backoff)
                 }
@@ -106,8 +110,11 @@ impl OpenAiEmbedder {
             )));
         }
         let mut items = body.data;
-        if items.iter().all(|i| i.index.is_some()) {
+        if items.iter().any(|i| i.index.is_some()) {
             items.sort_by_key(|i| i.index);
+            if !items.iter().enumerate().all(|(n, i)| i.index == Some(n)) {
+                return Err(EmbedError::Provider(format!("{} numbered its vectors wrongly", self.endpoint)));
+            }
         }
         let dims = items[0].embedding.len();
         if dims == 0
