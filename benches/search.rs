@@ -250,9 +250,15 @@ impl Bench {
             Ok(())
         })
         .await?;
+        let feed = measure(&self.texts, async |_, _| {
+            black_box(store.last_index_change().await?);
+            Ok(())
+        })
+        .await?;
         self.table.row("KeywordIndex::search, 50 candidates", keyword);
         self.table.row("VectorIndex::search, 50 candidates", dense);
         self.table.row("Store::chunk_hits, 15 ids (read back)", read_back);
+        self.table.row("Store::last_index_change (each search)", feed);
         Ok(())
     }
 
