@@ -243,6 +243,12 @@ impl Bench {
             Ok(())
         })
         .await?;
+        let both = measure(&self.texts, async |q, i| {
+            *hits += keywords.search(ws, q, CANDIDATES)?.len();
+            *hits += black_box(vector_index.search(ws, &vectors[i], CANDIDATES)).len();
+            Ok(())
+        })
+        .await?;
         let ids: Vec<i64> = keywords.search(ws, &self.texts[0], 15)?.into_iter().map(|h| h.0).collect();
         let store = &self.store;
         let read_back = measure(&self.texts, async |_, _| {
@@ -257,6 +263,7 @@ impl Bench {
         .await?;
         self.table.row("KeywordIndex::search, 50 candidates", keyword);
         self.table.row("VectorIndex::search, 50 candidates", dense);
+        self.table.row("both raw scans, one after the other", both);
         self.table.row("Store::chunk_hits, 15 ids (read back)", read_back);
         self.table.row("Store::last_index_change (each search)", feed);
         Ok(())

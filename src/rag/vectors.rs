@@ -4,13 +4,22 @@
 //! start. Vectors are kept as 8-bit integers with one scale per vector (a
 //! quarter of the memory of `f32`, and a scan reads a quarter of the bytes);
 //! search is an exact scan of the workspace's vectors, whose integer dot
-//! products the compiler vectorises. Ranking by these scores matches ranking by
-//! the `f32` cosine closely (the test below and `bench/` measure it).
+//! products the compiler vectorises, keeping the best few in a small heap; a
+//! large workspace is scanned in parts on several threads. Ranking by these
+//! scores matches ranking by the `f32` cosine closely (the test below measures
+//! it; `benches/search.rs` times the scan).
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
+use std::ops::Range;
 use std::sync::RwLock;
 
 use crate::store::StoredVector;
+
+/// Rows a scan thread gets at least: 20,000 rows take ~0.7 ms to scan, a thread
+/// some 0.05 ms to start and join.
+const ROWS_PER_THREAD: usize = 20_000;
+/// Threads one scan uses at most.
+const MAX_SCAN_THREADS: usize = 4;
 
 /// One workspace's vectors, as parallel columns.
 #[derive(Default)]
@@ -61,6 +70,56 @@ impl Shard {
     fn len(&self) -> usize {
         self.chunk_ids.len()
     }
+
+    /// The `limit` rows with the highest dot product with `query`, best first,
+    /// scanned in `parts` parts on as many threads (this one included).
+    fn nearest(&self, query: &[i8], limit: usize, parts: usize) -> Vec<Scored> {
+        let rows = self.len();
+        let per_part = rows.div_ceil(parts.max(1)).max(1);
+        let mut best = std::thread::scope(|scope| {
+            let others: Vec<_> = (per_part..rows)
+                .step_by(per_part)
+                .map(|start| {
+                    let range = start..(start + per_part).min(rows);
+                    std::thread::Builder::new()
+                        .name("docent-vectors".into())
+                        .spawn_scoped(scope, {
+                            let range = range.clone();
+                            move || self.scan(query, range, limit)
+                        })
+                        .map_err(|_| range) // no thread: scanned here instead
+                })
+                .collect();
+            let mut best = self.scan(query, 0..per_part.min(rows), limit);
+            for other in others {
+                best.extend(match other {
+                    Ok(thread) => thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    Err(range) => self.scan(query, range, limit),
+                });
+            }
+            best
+        });
+        best.sort_unstable();
+        best.truncate(limit);
+        best
+    }
+
+    /// The `limit` best of `rows`, in no order.
+    fn scan(&self, query: &[i8], rows: Range<usize>, limit: usize) -> Vec<Scored> {
+        let mut best = BinaryHeap::with_capacity(limit + 1);
+        let codes = self.codes[rows.start * self.dims..rows.end * self.dims].chunks_exact(self.dims);
+        for ((row, codes), &scale) in rows.clone().zip(codes).zip(&self.scales[rows]) {
+            let score = dot(codes, query) as f32 * scale;
+            if best.len() < limit {
+                best.push(Scored { score, row });
+            } else if let Some(mut worst) = best.peek_mut()
+                && score > worst.score
+            {
+                *worst = Scored { score, row };
+            }
+        }
+        best.into_vec()
+    }
 }
 
 /// `v` as `scale * codes`, codes in -127..=127.
@@ -75,13 +134,68 @@ fn quantize(v: &[f32]) -> (f32, Vec<i8>) {
     (scale, codes)
 }
 
+/// Lanes of the dot product: 32 independent sums, which the compiler keeps in
+/// vector registers. A plain `zip().map().sum()` vectorises poorly for the
+/// x86-64 baseline (SSE2): over 100,000 vectors of 384 it took 7.4 ms, this 2.8 ms.
+const LANES: usize = 32;
+
 fn dot(a: &[i8], b: &[i8]) -> i32 {
-    a.iter().zip(b).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum()
+    let (a_blocks, b_blocks) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail: i32 = a_blocks
+        .remainder()
+        .iter()
+        .zip(b_blocks.remainder())
+        .map(|(&x, &y)| i32::from(x) * i32::from(y))
+        .sum();
+    let mut sums = [0i32; LANES];
+    for (x, y) in a_blocks.zip(b_blocks) {
+        for ((sum, &x), &y) in sums.iter_mut().zip(x).zip(y) {
+            *sum += i32::from(x) * i32::from(y);
+        }
+    }
+    sums.iter().sum::<i32>() + tail
 }
 
-#[derive(Default)]
+/// A row and its score (before the query's scale). Ordered best first (a higher
+/// score is "less"), so sorting puts the best first and a `BinaryHeap` keeps the
+/// worst of its rows on top.
+#[derive(Clone, Copy)]
+struct Scored {
+    score: f32,
+    row: usize,
+}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.score.total_cmp(&self.score).then(self.row.cmp(&other.row))
+    }
+}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Scored {}
+
 pub struct VectorIndex {
     shards: RwLock<HashMap<i64, Shard>>,
+    /// Threads a large scan may use: the cores, up to [`MAX_SCAN_THREADS`].
+    scan_threads: usize,
+}
+
+impl Default for VectorIndex {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self { shards: RwLock::default(), scan_threads: cores.min(MAX_SCAN_THREADS) }
+    }
 }
 
 impl VectorIndex {
@@ -141,20 +255,12 @@ impl VectorIndex {
             return Vec::new();
         }
         let (q_scale, q_codes) = quantize(query);
-        let mut scored: Vec<(f32, usize)> = shard
-            .codes
-            .chunks_exact(shard.dims)
-            .zip(&shard.scales)
-            .enumerate()
-            .map(|(i, (codes, scale))| (dot(codes, &q_codes) as f32 * scale * q_scale, i))
-            .collect();
-        let keep = limit.min(scored.len());
-        if keep < scored.len() {
-            scored.select_nth_unstable_by(keep - 1, |a, b| b.0.total_cmp(&a.0));
-            scored.truncate(keep);
-        }
-        scored.sort_unstable_by(|a, b| b.0.total_cmp(&a.0));
-        scored.into_iter().map(|(score, i)| (shard.chunk_ids[i], score)).collect()
+        let parts = (shard.len() / ROWS_PER_THREAD).clamp(1, self.scan_threads);
+        shard
+            .nearest(&q_codes, limit, parts)
+            .into_iter()
+            .map(|s| (shard.chunk_ids[s.row], s.score * q_scale))
+            .collect()
     }
 }
 
@@ -204,6 +310,33 @@ mod tests {
         index.replace_document(1, 11, &[]);
         assert_eq!(index.count(1), 1);
         assert_eq!(index.count(2), 1);
+    }
+
+    #[test]
+    fn the_dot_product_of_any_length_is_exact() {
+        let a: Vec<i8> = (0..100).map(|i| (i * 37 % 255 - 127) as i8).collect();
+        let b: Vec<i8> = (0..100).map(|i| (i * 91 % 255 - 127) as i8).collect();
+        for len in [0, 1, 31, 32, 33, 64, 100] {
+            let exact: i32 = a[..len].iter().zip(&b[..len]).map(|(&x, &y)| i32::from(x) * i32::from(y)).sum();
+            assert_eq!(dot(&a[..len], &b[..len]), exact, "length {len}");
+        }
+    }
+
+    #[test]
+    fn a_scan_in_parts_finds_what_one_scan_finds() {
+        let index = VectorIndex::new();
+        let batch: Vec<StoredVector> =
+            (0..1000).map(|i| stored(i + 1, 1, i / 20, &unit(i as u64, 64))).collect();
+        index.add(&batch);
+        let shards = index.shards.read().unwrap();
+        let shard = &shards[&1];
+        let (_, query) = quantize(&unit(5000, 64));
+        let whole: Vec<usize> = shard.nearest(&query, 10, 1).iter().map(|s| s.row).collect();
+        for parts in [2, 3, 7, 999, 1000, 5000] {
+            let split: Vec<usize> = shard.nearest(&query, 10, parts).iter().map(|s| s.row).collect();
+            assert_eq!(split, whole, "{parts} parts");
+        }
+        assert_eq!(shard.nearest(&query, 2000, 3).len(), 1000, "a limit beyond the rows");
     }
 
     #[test]
