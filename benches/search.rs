@@ -42,7 +42,7 @@ const DOCUMENTS_PER_TX: usize = 250;
 const WARMUP: usize = 50;
 /// Candidates `KnowledgeBase::search` takes from each retriever (rag::search::CANDIDATES).
 const CANDIDATES: usize = 50;
-/// The model name stored with the vectors, as `LocalEmbedder` reports it.
+/// The local model's name (`LocalEmbedder` reports it as `local/{MODEL}`).
 const MODEL: &str = "all-MiniLM-L6-v2";
 
 /// Words the commonest ranks start with, so the text reads like English.
@@ -115,7 +115,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
         None
     };
-    let model = format!("local/{MODEL}");
+    // The stub stores and searches under the name the real model reports.
+    let model = real.as_ref().map_or_else(|| format!("local/{MODEL}"), |e| e.model().to_owned());
     for &chunks in &args.sizes {
         bench_size(chunks, args.queries, &model, real.as_ref()).await?;
     }
