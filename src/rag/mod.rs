@@ -213,7 +213,11 @@ impl KnowledgeBase {
                 tokio::task::spawn_blocking(move || index.replace_document(document_id, &chunks)).await??;
                 if let Some(model) = self.embedding_model() {
                     let vectors = self.store.document_vectors(document_id, model).await?;
-                    self.vectors.replace_document(workspace_id, document_id, &vectors);
+                    let index = Arc::clone(&self.vectors);
+                    tokio::task::spawn_blocking(move || {
+                        index.replace_document(workspace_id, document_id, &vectors)
+                    })
+                    .await?;
                 }
             }
             self.commit(last).await?;

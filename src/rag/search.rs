@@ -99,7 +99,11 @@ impl Retrievers<'_> {
                 .await;
         match embedded {
             Ok(Ok(mut vectors)) if !vectors.is_empty() => {
-                self.vectors.search(workspace_id, &vectors.swap_remove(0), n)
+                // An exact scan: CPU work, off the executor.
+                let (index, query) = (Arc::clone(self.vectors), vectors.swap_remove(0));
+                tokio::task::spawn_blocking(move || index.search(workspace_id, &query, n))
+                    .await
+                    .unwrap_or_default()
             }
             Ok(Ok(_)) => Vec::new(),
             Ok(Err(err)) => {
