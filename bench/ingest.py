@@ -21,11 +21,10 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
+import sys
 import tempfile
 import time
-import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
@@ -33,13 +32,11 @@ BINARY = os.path.join(TARGET, "release", "docent")
 PAGES = os.path.join(ROOT, "eval", ".corpus", "pages")
 MODEL_DIR = os.path.join(ROOT, "target", "models", "all-MiniLM-L6-v2")
 PASSWORD = "benchmark password 1"
+
+# The evaluation's small HTTP client and port helper (eval/run.py).
+sys.path.insert(0, os.path.join(ROOT, "eval"))
+from run import Client, free_port  # noqa: E402
 UPLOAD_BATCH = 20
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def status_kib(pid, field):
@@ -48,38 +45,6 @@ def status_kib(pid, field):
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
-
-
-class Client:
-    def __init__(self, port):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
-        self.token = None
-
-    def call(self, method, path, body=None, headers=None):
-        headers = dict(headers or {})
-        if self.token:
-            headers["authorization"] = f"Bearer {self.token}"
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-            headers["content-type"] = "application/json"
-        self.conn.request(method, path, body, headers)
-        response = self.conn.getresponse()
-        data = response.read()
-        if response.status >= 300:
-            raise SystemExit(f"{method} {path} -> {response.status}: {data[:300]!r}")
-        return json.loads(data) if data else None
-
-    def upload(self, path, files):
-        boundary = uuid.uuid4().hex
-        parts = [
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-            f"Content-Type: application/octet-stream\r\n\r\n".encode()
-            + content
-            + b"\r\n"
-            for name, content in files
-        ]
-        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
-        return self.call("POST", path, body, {"content-type": f"multipart/form-data; boundary={boundary}"})
 
 
 def start(binary, data_dir, port, provider, model_dir, workers):
@@ -159,7 +124,7 @@ def ingest(binary, pages, provider, model_dir, workers):
     port = free_port()
     proc = start(binary, data, port, provider, model_dir, workers)
     try:
-        client = Client(port)
+        client = Client(port, timeout=300)
         login = client.call("POST", "/auth/login", {"username": "admin", "password": PASSWORD})
         client.token = login["access_token"]
         workspace = client.call("POST", "/workspaces", {"name": f"bench-{provider}"})["id"]

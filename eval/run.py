@@ -41,8 +41,10 @@ def free_port():
 
 
 class Client:
-    def __init__(self, port):
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    """A signed-in JSON client of one server (bench/ingest.py uses it too)."""
+
+    def __init__(self, port, timeout=120):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
         self.token = None
 
     def call(self, method, path, body=None, headers=None):
