@@ -25,7 +25,7 @@ use anyhow::{Context, bail};
 use async_trait::async_trait;
 use docent::config::{Config, EmbeddingProvider, EmbeddingsConfig};
 use docent::rag::embed::{EmbedError, Embedder, LocalEmbedder, Purpose, normalize};
-use docent::rag::index::KeywordIndex;
+use docent::rag::index::{KeywordIndex, StopWords};
 use docent::rag::vectors::VectorIndex;
 use docent::rag::{KnowledgeBase, SearchMode};
 use docent::store::{Store, vectors::encode};
@@ -234,7 +234,7 @@ impl Bench {
             rss_mib()
         );
         let keyword = measure(&self.texts, async |q, _| {
-            *hits += black_box(keywords.search(ws, q, CANDIDATES)?).len();
+            *hits += black_box(keywords.search(ws, q, CANDIDATES, StopWords::Keep)?).len();
             Ok(())
         })
         .await?;
@@ -245,12 +245,13 @@ impl Bench {
         })
         .await?;
         let both = measure(&self.texts, async |q, i| {
-            *hits += keywords.search(ws, q, CANDIDATES)?.len();
+            *hits += keywords.search(ws, q, CANDIDATES, StopWords::Keep)?.len();
             *hits += black_box(vector_index.search(ws, &vectors[i], CANDIDATES)).len();
             Ok(())
         })
         .await?;
-        let ids: Vec<i64> = keywords.search(ws, &self.texts[0], 15)?.into_iter().map(|h| h.0).collect();
+        let ids: Vec<i64> =
+            keywords.search(ws, &self.texts[0], 15, StopWords::Keep)?.into_iter().map(|h| h.0).collect();
         let store = &self.store;
         let read_back = measure(&self.texts, async |_, _| {
             *hits += store.chunk_hits(ws, &ids).await?.len();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::embed::{Embedder, Purpose};
-use super::index::KeywordIndex;
+use super::index::{KeywordIndex, StopWords};
 use super::vectors::VectorIndex;
 use super::{KnowledgeBase, Passage, RagError, copy_chunks, copy_vectors};
 use crate::store::{ChunkHit, Store};
@@ -67,18 +67,30 @@ impl Retrievers<'_> {
         want: usize,
         mode: SearchMode,
     ) -> Result<Vec<Ranked>, RagError> {
-        let keyword = match mode {
-            SearchMode::Dense => Vec::new(),
-            _ => {
-                let index = Arc::clone(self.keywords);
-                let (query, n) = (query.to_owned(), want.max(CANDIDATES));
-                tokio::task::spawn_blocking(move || index.search(workspace_id, &query, n)).await??
+        let n = want.max(CANDIDATES);
+        // Alone, BM25 does better without stop words; beside dense search, with
+        // them (eval/: see index::QUERY_STOP_WORDS).
+        let with_dense =
+            mode != SearchMode::Keyword && self.embedder.is_some() && self.vectors.count(workspace_id) > 0;
+        let stop_words = if with_dense { StopWords::Keep } else { StopWords::Skip };
+        // Both retrievers at once: BM25 runs on a blocking thread while the query
+        // is embedded, so hybrid costs the slower of the two, not their sum.
+        let keyword = async {
+            if mode == SearchMode::Dense {
+                return Ok::<_, RagError>(Vec::new());
+            }
+            let (index, query) = (Arc::clone(self.keywords), query.to_owned());
+            Ok(tokio::task::spawn_blocking(move || index.search(workspace_id, &query, n, stop_words))
+                .await??)
+        };
+        let dense = async {
+            match mode {
+                SearchMode::Keyword => Vec::new(),
+                _ => self.dense(workspace_id, query, n).await,
             }
         };
-        let dense = match mode {
-            SearchMode::Keyword => Vec::new(),
-            _ => self.dense(workspace_id, query, want.max(CANDIDATES)).await,
-        };
+        let (keyword, dense) = tokio::join!(keyword, dense);
+        let keyword = keyword?;
         Ok(match mode {
             SearchMode::Keyword => plain(keyword, false),
             SearchMode::Dense => plain(dense, true),
