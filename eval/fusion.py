@@ -39,6 +39,26 @@ def rrf(keyword, dense, k=60.0, wk=1.0, wd=1.0, depth=50):
     return [(c, source[c], scores[c]) for c in order]
 
 
+def minmax(ranking, key):
+    """Each result's `key` scaled to [0, 1] over this ranking (best 1, worst 0)."""
+    values = [r[key] for r in ranking]
+    if not values:
+        return {}
+    top, bottom = max(values), min(values)
+    spread = (top - bottom) or 1.0
+    return {r["chunk_id"]: (r[key] - bottom) / spread for r in ranking}
+
+
+def convex(keyword, dense, alpha, depth=50):
+    """alpha * BM25 + (1 - alpha) * cosine, each min-max scaled over its own
+    candidates; a chunk only one retriever found gets 0 from the other."""
+    kw, de = minmax(keyword[:depth], "score"), minmax(dense[:depth], "similarity")
+    source = {r["chunk_id"]: r["source"] for r in keyword[:depth] + dense[:depth]}
+    scores = {c: alpha * kw.get(c, 0.0) + (1 - alpha) * de.get(c, 0.0) for c in source}
+    order = sorted(scores, key=lambda c: -scores[c])
+    return [(c, source[c], scores[c]) for c in order]
+
+
 def with_document_bonus(fused, bonus):
     """Adds `bonus` times the sum of the other scores of the same document."""
     per_doc = {}
@@ -60,6 +80,9 @@ def main():
         for wk, wd in ((1, 1), (1, 1.5), (1.5, 1), (1, 2)):
             fused = {q["id"]: [s for _, s, _ in rrf(kw[q["id"]], de[q["id"]], k, wk, wd)] for q in questions}
             rows.append((f"rrf k={k} wk={wk} wd={wd}", score(questions, fused)))
+    for alpha in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7):
+        fused = {q["id"]: [s for _, s, _ in convex(kw[q["id"]], de[q["id"]], alpha)] for q in questions}
+        rows.append((f"convex alpha={alpha} (min-max)", score(questions, fused)))
     for k in (20, 60):
         for bonus in (0.1, 0.25, 0.5):
             fused = {

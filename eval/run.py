@@ -27,7 +27,7 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-BINARY = os.path.join(ROOT, "target", "release", "docent")
+BINARY = os.environ.get("DOCENT_BINARY") or os.path.join(ROOT, "target", "release", "docent")
 PAGES = os.path.join(HERE, ".corpus", "pages")
 PASSWORD = "evaluation password 1"
 MODEL_DIR = os.path.join(ROOT, "target", "models", "all-MiniLM-L6-v2")
@@ -83,6 +83,11 @@ def main():
     parser.add_argument("--model-dir", default=MODEL_DIR)
     parser.add_argument("--no-model", action="store_true", help="keyword search only")
     parser.add_argument("--dump", help="write every ranking to this JSON file (for eval/fusion.py)")
+    parser.add_argument(
+        "--data",
+        help="keep the server's data folder here; when it already holds the ingested corpus, "
+        "skip ingestion and only search (compares search changes on the same chunks)",
+    )
     args = parser.parse_args()
     modes = args.modes.split(",")
     if not args.no_model:
@@ -92,7 +97,8 @@ def main():
     subprocess.run([os.path.join(HERE, "fetch-corpus.sh")], check=True, stdout=subprocess.DEVNULL)
     questions = [json.loads(line) for line in open(os.path.join(HERE, "questions.jsonl"))]
 
-    data = tempfile.mkdtemp(prefix="docent-eval-")
+    data = args.data or tempfile.mkdtemp(prefix="docent-eval-")
+    os.makedirs(data, exist_ok=True)
     port = free_port()
     env = {
         "PATH": os.environ.get("PATH", ""),
@@ -119,31 +125,13 @@ def main():
         client.token = client.call("POST", "/auth/login", {"username": "admin", "password": PASSWORD})[
             "access_token"
         ]
-        workspace = client.call("POST", "/workspaces", {"name": "git-doc"})["id"]
-
-        names = sorted(n for n in os.listdir(PAGES) if n.endswith(".html"))
-        total_bytes = 0
-        began = time.perf_counter()
-        for i in range(0, len(names), 20):
-            batch = []
-            for name in names[i : i + 20]:
-                content = open(os.path.join(PAGES, name), "rb").read()
-                total_bytes += len(content)
-                batch.append((name, content))
-            client.upload(f"/workspaces/{workspace}/documents", batch)
-        while True:
-            docs = client.call("GET", f"/workspaces/{workspace}/documents")
-            if all(d["status"] in ("ready", "failed") for d in docs):
-                break
-            time.sleep(0.05)
-        elapsed = time.perf_counter() - began
-        chunks = sum(d["chunk_count"] for d in docs)
-        failed = [d["source"] for d in docs if d["status"] == "failed"]
-        print(
-            f"ingested {len(docs)} pages ({total_bytes / 1e6:.1f} MB), {chunks} chunks in {elapsed:.1f} s: "
-            f"{len(docs) / elapsed:.1f} pages/s, {chunks / elapsed:.0f} chunks/s; failed: {failed or 'none'}"
-        )
-        print(f"chunk_size {args.chunk_size}, overlap {args.chunk_overlap}")
+        existing = [w["id"] for w in client.call("GET", "/workspaces") if w["name"] == "git-doc"]
+        if existing:
+            workspace = existing[0]
+            print(f"searching the corpus already ingested in {data}")
+        else:
+            workspace = client.call("POST", "/workspaces", {"name": "git-doc"})["id"]
+            ingest(client, workspace, args)
 
         rankings = {}
         for mode in modes:
@@ -154,7 +142,35 @@ def main():
     finally:
         server.terminate()
         server.wait(timeout=30)
-        shutil.rmtree(data, ignore_errors=True)
+        if not args.data:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+def ingest(client, workspace, args):
+    """Uploads every page, 20 to a request, and waits until all are processed."""
+    names = sorted(n for n in os.listdir(PAGES) if n.endswith(".html"))
+    total_bytes = 0
+    began = time.perf_counter()
+    for i in range(0, len(names), 20):
+        batch = []
+        for name in names[i : i + 20]:
+            content = open(os.path.join(PAGES, name), "rb").read()
+            total_bytes += len(content)
+            batch.append((name, content))
+        client.upload(f"/workspaces/{workspace}/documents", batch)
+    while True:
+        docs = client.call("GET", f"/workspaces/{workspace}/documents")
+        if all(d["status"] in ("ready", "failed") for d in docs):
+            break
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - began
+    chunks = sum(d["chunk_count"] for d in docs)
+    failed = [d["source"] for d in docs if d["status"] == "failed"]
+    print(
+        f"ingested {len(docs)} pages ({total_bytes / 1e6:.1f} MB), {chunks} chunks in {elapsed:.1f} s: "
+        f"{len(docs) / elapsed:.1f} pages/s, {chunks / elapsed:.0f} chunks/s; failed: {failed or 'none'}"
+    )
+    print(f"chunk_size {args.chunk_size}, overlap {args.chunk_overlap}")
 
 
 def evaluate(client, workspace, questions, mode):
