@@ -185,7 +185,7 @@ async fn migrate(config: Config, with_sample: bool) -> anyhow::Result<()> {
         let base_url = config.widget_base_url_or(config.bind);
         let sample = sample::ensure(store.as_ref(), owner.id, &base_url).await?;
         if sample.documents_added > 0 {
-            crate::ingest_cli::process_pending(config.clone(), store.clone()).await?;
+            crate::ingest_cli::process_pending(config.clone(), store.clone(), None).await?;
         }
         let verb = if sample.created { "created" } else { "already present" };
         println!(

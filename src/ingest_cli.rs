@@ -1,5 +1,6 @@
 //! The knowledge commands of the command line: `ingest`, `search`, `reindex`.
 
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,11 +101,18 @@ pub async fn ingest(config: Config, workspace_id: i64, paths: &[PathBuf]) -> any
         }
     }
 
-    if !process_pending(config.clone(), store.clone()).await? {
-        while store.unsettled_documents(workspace_id).await? > 0 {
+    let mut progress = Progress::new(store.unsettled_documents(workspace_id).await?);
+    if !process_pending(config.clone(), store.clone(), Some((workspace_id, &mut progress))).await? {
+        loop {
+            let unsettled = store.unsettled_documents(workspace_id).await?;
+            progress.show(unsettled);
+            if unsettled == 0 {
+                break;
+            }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    progress.finish();
     let (mut chunks, mut failed) = (0, Vec::new());
     for id in &added {
         if let Some(doc) = store.document_by_id(*id).await? {
@@ -130,12 +138,20 @@ pub async fn ingest(config: Config, workspace_id: i64, paths: &[PathBuf]) -> any
 
 /// Processes every queued job here, when no server holds this data folder's
 /// index; returns false (and does nothing) when one does: its workers will.
-pub async fn process_pending(config: Arc<Config>, store: Arc<dyn Store>) -> anyhow::Result<bool> {
+/// `progress` follows one workspace's documents.
+pub async fn process_pending(
+    config: Arc<Config>,
+    store: Arc<dyn Store>,
+    mut progress: Option<(i64, &mut Progress)>,
+) -> anyhow::Result<bool> {
     let embedder = embedder(&config)?;
     match KnowledgeBase::open(config, store.clone(), embedder).await {
         Ok(kb) => {
             while let Some(job) = store.claim_job(now_ms(), kb.lease_ms()).await? {
                 kb.process(&job).await?;
+                if let Some((workspace_id, progress)) = progress.as_mut() {
+                    progress.show(store.unsettled_documents(*workspace_id).await?);
+                }
             }
             Ok(true)
         }
@@ -144,6 +160,55 @@ pub async fn process_pending(config: Arc<Config>, store: Arc<dyn Store>) -> anyh
             Ok(false)
         }
         Err(err) => Err(err).context("cannot open the search index"),
+    }
+}
+
+/// How far processing has come, on standard error: a bar redrawn in place on a
+/// terminal, a line per document otherwise (a log file, a pipe).
+pub struct Progress {
+    total: i64,
+    shown: Option<i64>,
+    started: Instant,
+    terminal: bool,
+}
+
+impl Progress {
+    const WIDTH: usize = 30;
+
+    pub fn new(total: i64) -> Self {
+        Self { total, shown: None, started: Instant::now(), terminal: std::io::stderr().is_terminal() }
+    }
+
+    /// Shows the state when `unsettled` documents are still waiting or being read.
+    pub fn show(&mut self, unsettled: i64) {
+        let done = (self.total - unsettled).clamp(0, self.total);
+        if self.total == 0 || self.shown == Some(done) {
+            return;
+        }
+        self.shown = Some(done);
+        let elapsed = self.started.elapsed().as_secs_f64();
+        let filled =
+            usize::try_from(done).unwrap_or(0) * Self::WIDTH / usize::try_from(self.total).unwrap_or(1);
+        let mut line = format!(
+            "[{}{}] {done}/{} documents processed, {elapsed:.0} s",
+            "#".repeat(filled),
+            "-".repeat(Self::WIDTH - filled),
+            self.total
+        );
+        if done > 0 && done < self.total {
+            let left = elapsed / done as f64 * (self.total - done) as f64;
+            line.push_str(&format!(", about {left:.0} s left"));
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = if self.terminal { write!(err, "\r{line}\x1b[K") } else { writeln!(err, "{line}") };
+        let _ = err.flush();
+    }
+
+    /// Ends the bar's line.
+    pub fn finish(&self) {
+        if self.terminal && self.shown.is_some() {
+            eprintln!();
+        }
     }
 }
 

@@ -273,6 +273,10 @@ async fn ingest_search_and_reindex_from_the_command_line() {
     assert!(out.status.success(), "{printed}{}", text(&out.stderr));
     assert!(printed.contains("2 documents added, 0 already there, 1 skipped"), "{printed}");
     assert!(printed.contains("[3/3]"), "{printed}");
+    // Not a terminal: a progress line per processed document, on standard error.
+    let progress = text(&out.stderr);
+    assert!(progress.contains("] 1/2 documents processed"), "{progress}");
+    assert!(progress.contains(&format!("[{}] 2/2 documents processed", "#".repeat(30))), "{progress}");
 
     let out = docent(dir.path(), &db)
         .args(["search", "--workspace", "1", "how to reset my password"])
