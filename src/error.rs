@@ -24,6 +24,8 @@ pub enum Code {
     TokenExpired,
     TokenRevoked,
     Forbidden,
+    /// The bot of a widget token is deactivated.
+    BotInactive,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -58,6 +60,7 @@ impl Code {
             Self::TokenExpired => ("token_expired", S::UNAUTHORIZED),
             Self::TokenRevoked => ("token_revoked", S::UNAUTHORIZED),
             Self::Forbidden => ("forbidden", S::FORBIDDEN),
+            Self::BotInactive => ("bot_inactive", S::FORBIDDEN),
             Self::NotFound => ("not_found", S::NOT_FOUND),
             Self::MethodNotAllowed => ("method_not_allowed", S::METHOD_NOT_ALLOWED),
             Self::Conflict => ("conflict", S::CONFLICT),

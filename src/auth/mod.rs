@@ -8,6 +8,7 @@
 
 mod password;
 pub mod tokens;
+pub mod widget;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -266,6 +267,7 @@ impl Auth {
         let claims = Claims {
             sub: user.id.to_string(),
             typ: tokens::ACCESS.to_owned(),
+            tid: None,
             ver: Some(user.token_version),
             iat,
             exp: iat + self.access_lifetime_s(),

@@ -4,15 +4,20 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, erro
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The `typ` claim of a platform access token; widget tokens carry another.
+/// The `typ` claim of a platform access token.
 pub const ACCESS: &str = "access";
+/// The `typ` claim of a widget token.
+pub const WIDGET: &str = "widget";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
-    /// The user id, as a string (RFC 7519).
+    /// The user id (access tokens) or the bot id (widget tokens), as a string (RFC 7519).
     pub sub: String,
-    /// What the token is for: `access` here, `widget` for widget tokens.
+    /// What the token is for: [`ACCESS`] or [`WIDGET`].
     pub typ: String,
+    /// The widget token's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tid: Option<i64>,
     /// The user's token version when the token was issued (access tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ver: Option<i64>,
@@ -46,8 +51,19 @@ impl Keys {
 
     /// Checks signature (HS256 only: `none` and algorithm swaps fail), expiry and `typ`.
     pub fn verify(&self, token: &str, typ: &str) -> Result<Claims, TokenError> {
+        self.check(token, typ, true)
+    }
+
+    /// Like [`Keys::verify`] but accepts an expired token (for refreshing one):
+    /// the caller judges `exp`.
+    pub fn verify_even_expired(&self, token: &str, typ: &str) -> Result<Claims, TokenError> {
+        self.check(token, typ, false)
+    }
+
+    fn check(&self, token: &str, typ: &str, expiry: bool) -> Result<Claims, TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        validation.validate_exp = expiry;
         validation.set_required_spec_claims(&["exp", "sub"]);
         let data =
             jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|err| {
@@ -78,7 +94,7 @@ mod tests {
     use super::*;
 
     fn claims(typ: &str, exp: u64) -> Claims {
-        Claims { sub: "1".into(), typ: typ.into(), ver: Some(0), iat: 0, exp }
+        Claims { sub: "1".into(), typ: typ.into(), tid: None, ver: Some(0), iat: 0, exp }
     }
 
     #[test]
@@ -100,6 +116,8 @@ mod tests {
 
         let expired = keys.sign(&claims(ACCESS, 1)).unwrap();
         assert_eq!(keys.verify(&expired, ACCESS).unwrap_err(), TokenError::Expired);
+        assert_eq!(keys.verify_even_expired(&expired, ACCESS).unwrap().exp, 1);
+        assert_eq!(keys.verify_even_expired(&expired, WIDGET).unwrap_err(), TokenError::Invalid);
     }
 
     #[test]

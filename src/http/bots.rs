@@ -51,7 +51,7 @@ impl AppState {
         StatsAt { now, active_since: now - i64::from(self.config.widget.session_timeout_minutes) * 60_000 }
     }
 
-    async fn visible_bot(&self, user: &CurrentUser, id: i64) -> Result<Bot, ApiError> {
+    pub(super) async fn visible_bot(&self, user: &CurrentUser, id: i64) -> Result<Bot, ApiError> {
         self.store.bot(user.id, id, self.stats_at()).await?.ok_or_else(|| ApiError::not_found("Bot"))
     }
 

@@ -8,6 +8,7 @@ mod documents;
 pub mod extract;
 mod observe;
 mod ops;
+mod widget_tokens;
 mod workspaces;
 
 use std::any::Any;
@@ -32,6 +33,7 @@ use crate::state::AppState;
         (name = "auth", description = "Platform accounts"),
         (name = "workspaces", description = "Workspaces and their knowledge"),
         (name = "bots", description = "Bots (platform user)"),
+        (name = "widget tokens", description = "Tokens that embed a bot's widget in a site"),
         (name = "operations", description = "Health, metrics, this document"),
     )
 )]
@@ -59,6 +61,7 @@ pub fn api(max_file_mb: u32) -> OpenApiRouter<AppState> {
         .merge(workspaces::router())
         .merge(documents::router(max_file_mb))
         .merge(bots::router())
+        .merge(widget_tokens::router())
         .merge(ops::router())
 }
 

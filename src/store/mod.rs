@@ -11,6 +11,7 @@ mod postgres;
 mod queries;
 mod sqlite;
 pub mod vectors;
+mod widget;
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 pub use knowledge::*;
 pub use models::*;
 pub use vectors::{StoredVector, Vectors};
+pub use widget::*;
 
 use crate::config::{Config, DatabaseKind};
 
@@ -43,7 +45,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Workspace and bot lookups take the caller's user id and see only what that user
 /// is a member of: another tenant's rows are simply absent (`None`).
 #[async_trait]
-pub trait Store: Knowledge + Vectors + Send + Sync + 'static {
+pub trait Store: Knowledge + Vectors + WidgetTokens + Send + Sync + 'static {
     /// Which database this is.
     fn kind(&self) -> DatabaseKind;
     /// Applies pending migrations.

@@ -8,6 +8,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use super::knowledge::{self, impl_knowledge};
 use super::queries::{self, impl_store};
 use super::vectors::impl_vectors;
+use super::widget::impl_widget_tokens;
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
 
@@ -87,3 +88,4 @@ impl_knowledge!(PgStore, sqlx::Postgres, {
 });
 
 impl_vectors!(PgStore);
+impl_widget_tokens!(PgStore);

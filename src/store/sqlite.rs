@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 use super::knowledge::{self, impl_knowledge};
 use super::queries::{self, impl_store};
 use super::vectors::impl_vectors;
+use super::widget::impl_widget_tokens;
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
 
@@ -101,3 +102,4 @@ impl_knowledge!(SqliteStore, sqlx::Sqlite, {
 });
 
 impl_vectors!(SqliteStore);
+impl_widget_tokens!(SqliteStore);

@@ -45,8 +45,14 @@ async fn bad_access_tokens_are_refused() {
 
     let keys = app.state.auth.keys();
     let now = jsonwebtoken::get_current_timestamp();
-    let claims =
-        |typ: &str, exp: u64| Claims { sub: "1".into(), typ: typ.into(), ver: Some(0), iat: now - 100, exp };
+    let claims = |typ: &str, exp: u64| Claims {
+        sub: "1".into(),
+        typ: typ.into(),
+        tid: None,
+        ver: Some(0),
+        iat: now - 100,
+        exp,
+    };
     let expired = keys.sign(&claims(ACCESS, now - 10)).unwrap();
     assert_error(app.get("/auth/me", &expired).await, StatusCode::UNAUTHORIZED, "token_expired").await;
     let widget = keys.sign(&claims("widget", now + 600)).unwrap();

@@ -212,6 +212,10 @@ async fn openapi_describes_every_route_of_the_contract() {
         ("/widget/bots/{id}", "delete"),
         ("/widget/bots/{id}/sessions", "get"),
         ("/widget/bots/{id}/sessions/{session_id}", "get"),
+        ("/widget/generate", "post"),
+        ("/widget/refresh", "post"),
+        ("/widget/revoke", "post"),
+        ("/widget/tokens", "get"),
         ("/workspaces/{id}/documents", "post"),
         ("/workspaces/{id}/documents", "get"),
         ("/workspaces/{id}/documents/{document_id}", "get"),
@@ -229,6 +233,10 @@ async fn openapi_describes_every_route_of_the_contract() {
     let bot = &doc["components"]["schemas"]["Bot"]["properties"];
     for field in ["id", "name", "workspace_id", "allowed_origins", "primary_color", "stats"] {
         assert!(bot[field].is_object(), "Bot.{field} missing from the schema");
+    }
+    let token = &doc["components"]["schemas"]["WidgetTokenInfo"]["properties"];
+    for field in ["token_id", "bot_id", "created_at", "expires_at", "revoked", "last_used_at"] {
+        assert!(token[field].is_object(), "WidgetTokenInfo.{field} missing from the schema");
     }
 }
 

@@ -11,4 +11,5 @@ mod fixtures;
 mod helpers;
 mod store;
 mod web;
+mod widget_tokens;
 mod workspaces;

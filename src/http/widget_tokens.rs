@@ -1,0 +1,219 @@
+//! `/widget/generate`, `/widget/refresh`, `/widget/revoke`, `/widget/tokens`:
+//! the tokens a site owner embeds with the widget.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::extract::{CurrentUser, Json, Query};
+use crate::auth::tokens::token_hash;
+use crate::auth::widget::{IssuedWidgetToken, WidgetError};
+use crate::clock::now_ms;
+use crate::error::{ApiError, Code, ErrorBody};
+use crate::state::AppState;
+use crate::store::{RevokeWidgetTokens, WidgetTokenInfo};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(generate))
+        .routes(routes!(refresh))
+        .routes(routes!(revoke))
+        .routes(routes!(list_tokens))
+}
+
+impl From<WidgetError> for ApiError {
+    fn from(err: WidgetError) -> Self {
+        match err {
+            WidgetError::Invalid => Self::new(Code::InvalidToken, "The widget token is not valid."),
+            WidgetError::Expired => Self::new(Code::TokenExpired, "The widget token has expired."),
+            WidgetError::Revoked => {
+                Self::new(Code::TokenRevoked, "The widget token was revoked by the site's owner.")
+            }
+            WidgetError::BotInactive => Self::new(Code::BotInactive, "This assistant is switched off."),
+            WidgetError::Store(err) => err.into(),
+            WidgetError::Sign(err) => Self::internal(err),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateInput {
+    bot_id: i64,
+    /// 1-3650; default `widget.token_expire_days`.
+    expires_in_days: Option<i64>,
+}
+
+/// A new token with the snippet that embeds the widget.
+#[derive(Serialize, ToSchema)]
+pub struct Generated {
+    #[serde(flatten)]
+    issued: IssuedWidgetToken,
+    /// Ready to paste into a page: the script tag with the token and the bot's look.
+    embed_code: String,
+}
+
+/// Generates a widget token for one of the caller's bots. The token is shown
+/// this once; the server keeps only its hash.
+#[utoipa::path(post, path = "/widget/generate", tag = "widget tokens", security(("bearer" = [])),
+    request_body = GenerateInput, responses(
+        (status = 201, body = Generated),
+        (status = 404, description = "No such bot of yours", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+async fn generate(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(input): Json<GenerateInput>,
+) -> Result<(StatusCode, Json<Generated>), ApiError> {
+    let days = input.expires_in_days.unwrap_or_else(|| state.config.widget.token_expire_days.into());
+    if !(1..=3650).contains(&days) {
+        return Err(ApiError::field("expires_in_days", "must be between 1 and 3650"));
+    }
+    let bot = state.visible_bot(&user, input.bot_id).await?;
+    let issued = state.auth.generate_widget_token(bot.id, days, user.id).await?;
+    let embed_code = embed_code(
+        state.config.widget_base_url(),
+        &issued.token,
+        &[
+            ("data-theme", &bot.theme),
+            ("data-position", &bot.position),
+            ("data-primary-color", &bot.primary_color),
+            ("data-bubble-icon", &bot.bubble_icon),
+        ],
+    );
+    Ok((StatusCode::CREATED, Json(Generated { issued, embed_code })))
+}
+
+/// `<script src=".../static/widget.js" data-token="..." ... async></script>`, every
+/// value escaped for an HTML attribute (a bubble icon is the owner's text).
+fn embed_code(base_url: &str, token: &str, look: &[(&str, &str)]) -> String {
+    let mut code = format!(
+        r#"<script src="{}/static/widget.js" data-token="{}""#,
+        attribute(base_url.trim_end_matches('/')),
+        attribute(token)
+    );
+    for (name, value) in look {
+        code.push_str(&format!(r#" {name}="{}""#, attribute(value)));
+    }
+    code.push_str(" async></script>");
+    code
+}
+
+fn attribute(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenInput {
+    token: String,
+}
+
+/// Gives a new token for a valid one, or one that expired less than
+/// `widget.refresh_grace_days` ago; needs no other credential. The old token
+/// keeps working until it expires (it is still in the site's page).
+#[utoipa::path(post, path = "/widget/refresh", tag = "widget tokens", request_body = TokenInput, responses(
+        (status = 200, body = IssuedWidgetToken),
+        (status = 401, description = "`invalid_token`, `token_expired` or `token_revoked`", body = ErrorBody),
+        (status = 403, description = "`bot_inactive`", body = ErrorBody),
+    ))]
+async fn refresh(
+    State(state): State<AppState>,
+    Json(input): Json<TokenInput>,
+) -> Result<Json<IssuedWidgetToken>, ApiError> {
+    Ok(Json(state.auth.refresh_widget_token(input.token.trim()).await?))
+}
+
+/// Which tokens to revoke: exactly one of the three.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeInput {
+    /// A raw token.
+    token: Option<String>,
+    /// A token by id; the tokens widgets refreshed from it go with it.
+    token_id: Option<i64>,
+    /// Every token of this bot.
+    bot_id: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    /// Tokens revoked by this request (ones already revoked are not counted).
+    revoked: u64,
+}
+
+/// Revokes a token (with those refreshed from it), or all of a bot's tokens;
+/// widgets using them are refused from their next request on.
+#[utoipa::path(post, path = "/widget/revoke", tag = "widget tokens", security(("bearer" = [])),
+    request_body = RevokeInput, responses(
+        (status = 200, body = Revoked),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "Not exactly one of `token`, `token_id`, `bot_id`", body = ErrorBody),
+    ))]
+async fn revoke(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Json(input): Json<RevokeInput>,
+) -> Result<Json<Revoked>, ApiError> {
+    let which = match (input.token, input.token_id, input.bot_id) {
+        (Some(token), None, None) => {
+            let row = state.store.widget_token_by_hash(&token_hash(token.trim())).await?;
+            RevokeWidgetTokens::Token(row.ok_or_else(|| ApiError::not_found("Token"))?.id)
+        }
+        (None, Some(id), None) => RevokeWidgetTokens::Token(id),
+        (None, None, Some(bot_id)) => RevokeWidgetTokens::Bot(state.visible_bot(&user, bot_id).await?.id),
+        _ => return Err(ApiError::field("body", "give exactly one of `token`, `token_id` or `bot_id`")),
+    };
+    if let RevokeWidgetTokens::Token(id) = which
+        && !state.store.widget_token_visible(user.id, id).await?
+    {
+        return Err(ApiError::not_found("Token"));
+    }
+    Ok(Json(Revoked { revoked: state.store.revoke_widget_tokens(user.id, which, now_ms()).await? }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenFilter {
+    bot_id: i64,
+}
+
+/// A bot's tokens, newest first: never the tokens themselves.
+#[utoipa::path(get, path = "/widget/tokens", tag = "widget tokens", security(("bearer" = [])),
+    params(TokenFilter), responses((status = 200, body = [WidgetTokenInfo]), (status = 404, body = ErrorBody)))]
+async fn list_tokens(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(filter): Query<TokenFilter>,
+) -> Result<Json<Vec<WidgetTokenInfo>>, ApiError> {
+    let bot = state.visible_bot(&user, filter.bot_id).await?;
+    Ok(Json(state.store.list_widget_tokens(user.id, bot.id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embed_codes_escape_what_the_owner_typed() {
+        let code = embed_code("https://docs.example.com/", "a.b.c", &[("data-bubble-icon", r#""><script>"#)]);
+        assert_eq!(
+            code,
+            r#"<script src="https://docs.example.com/static/widget.js" data-token="a.b.c" data-bubble-icon="&quot;&gt;&lt;script&gt;" async></script>"#
+        );
+    }
+}

@@ -1,0 +1,235 @@
+//! Widget tokens in the database. Only a token's SHA-256 is kept: the raw token
+//! is shown once, to whoever generated or refreshed it. SQL shared by both
+//! databases, like `knowledge.rs`.
+
+use async_trait::async_trait;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::StoreResult;
+use crate::clock::serde_rfc3339;
+
+/// A token row, as a visitor request checks it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WidgetTokenRow {
+    pub id: i64,
+    pub bot_id: i64,
+    /// The generated token this one was refreshed from (itself: `None`).
+    pub family_id: Option<i64>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+}
+
+/// A bot as its visitors' requests need it, whoever owns it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WidgetBot {
+    pub id: i64,
+    pub workspace_id: i64,
+    pub name: String,
+    pub system_prompt: String,
+    pub welcome_message: String,
+    pub is_active: bool,
+    /// JSON list of origins, as stored (see [`WidgetBot::origins`]).
+    pub allowed_origins: String,
+    pub theme: String,
+    pub position: String,
+    pub primary_color: String,
+    pub bubble_icon: String,
+}
+
+impl WidgetBot {
+    /// The bot's own allowed origins (an unreadable list allows none).
+    pub fn origins(&self) -> Vec<String> {
+        serde_json::from_str(&self.allowed_origins).unwrap_or_default()
+    }
+}
+
+/// What the owner sees of a token: never the token itself.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct WidgetTokenInfo {
+    pub token_id: i64,
+    pub bot_id: i64,
+    /// The generated token this one was refreshed from by a widget; `null` for
+    /// one the owner generated.
+    pub refreshed_from: Option<i64>,
+    #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: i64,
+    pub revoked: bool,
+    #[serde(with = "serde_rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_used_at: Option<i64>,
+}
+
+/// A token to store; `token_hash` may be a placeholder until the token is signed.
+#[derive(Debug, Clone)]
+pub struct NewWidgetToken {
+    pub bot_id: i64,
+    pub family_id: Option<i64>,
+    pub created_by: Option<i64>,
+    pub token_hash: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// Which tokens to revoke.
+#[derive(Debug, Clone, Copy)]
+pub enum RevokeWidgetTokens {
+    /// One token, and every token refreshed from it.
+    Token(i64),
+    /// Every token of a bot.
+    Bot(i64),
+}
+
+#[async_trait]
+pub trait WidgetTokens: Send + Sync {
+    async fn insert_widget_token(&self, token: &NewWidgetToken) -> StoreResult<i64>;
+    async fn set_widget_token_hash(&self, id: i64, token_hash: &str) -> StoreResult<()>;
+    async fn widget_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<WidgetTokenRow>>;
+    async fn widget_bot(&self, bot_id: i64) -> StoreResult<Option<WidgetBot>>;
+    /// Records a use, at most once a minute per token (`now - 60 s` is `stale_before`).
+    async fn touch_widget_token(&self, id: i64, now: i64, stale_before: i64) -> StoreResult<()>;
+    /// Whether the token is of a bot in one of `user_id`'s workspaces.
+    async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool>;
+    /// The tokens of a bot in one of `user_id`'s workspaces, newest first.
+    async fn list_widget_tokens(&self, user_id: i64, bot_id: i64) -> StoreResult<Vec<WidgetTokenInfo>>;
+    /// Revokes tokens of bots in `user_id`'s workspaces; returns how many were revoked now.
+    async fn revoke_widget_tokens(
+        &self,
+        user_id: i64,
+        which: RevokeWidgetTokens,
+        now: i64,
+    ) -> StoreResult<u64>;
+}
+
+/// `widget_tokens` rows whose bot is in one of `$1`'s workspaces.
+macro_rules! members_tokens {
+    () => {
+        "SELECT t.id FROM widget_tokens t
+           JOIN bots b ON b.id = t.bot_id
+           JOIN workspace_members m ON m.workspace_id = b.workspace_id AND m.user_id = $1"
+    };
+}
+pub(super) use members_tokens;
+
+/// Expands into `impl WidgetTokens for $store`.
+macro_rules! impl_widget_tokens {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::WidgetTokens for $store {
+            async fn insert_widget_token(&self, token: &NewWidgetToken) -> StoreResult<i64> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO widget_tokens (bot_id, family_id, created_by, token_hash, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(token.bot_id)
+                .bind(token.family_id)
+                .bind(token.created_by)
+                .bind(&token.token_hash)
+                .bind(token.created_at)
+                .bind(token.expires_at)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn set_widget_token_hash(&self, id: i64, token_hash: &str) -> StoreResult<()> {
+                sqlx::query("UPDATE widget_tokens SET token_hash = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(token_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn widget_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<WidgetTokenRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, bot_id, family_id, created_at, expires_at, revoked_at, last_used_at
+                       FROM widget_tokens WHERE token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn widget_bot(&self, bot_id: i64) -> StoreResult<Option<WidgetBot>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, workspace_id, name, system_prompt, welcome_message, is_active, allowed_origins,
+                            theme, position, primary_color, bubble_icon
+                       FROM bots WHERE id = $1",
+                )
+                .bind(bot_id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn touch_widget_token(&self, id: i64, now: i64, stale_before: i64) -> StoreResult<()> {
+                sqlx::query(
+                    "UPDATE widget_tokens SET last_used_at = $2
+                      WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $3)",
+                )
+                .bind(id)
+                .bind(now)
+                .bind(stale_before)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool> {
+                let found: Option<i64> = sqlx::query_scalar(concat!(
+                    $crate::store::widget::members_tokens!(),
+                    " WHERE t.id = $2"
+                ))
+                .bind(user_id)
+                .bind(token_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(found.is_some())
+            }
+
+            async fn list_widget_tokens(&self, user_id: i64, bot_id: i64) -> StoreResult<Vec<WidgetTokenInfo>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT t.id AS token_id, t.bot_id, t.family_id AS refreshed_from, t.created_at, t.expires_at,
+                            t.revoked_at IS NOT NULL AS revoked, t.last_used_at
+                       FROM widget_tokens t
+                      WHERE t.bot_id = $2 AND t.id IN (",
+                    $crate::store::widget::members_tokens!(),
+                    ") ORDER BY t.id DESC"
+                ))
+                .bind(user_id)
+                .bind(bot_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn revoke_widget_tokens(
+                &self,
+                user_id: i64,
+                which: RevokeWidgetTokens,
+                now: i64,
+            ) -> StoreResult<u64> {
+                let (sql, id) = match which {
+                    RevokeWidgetTokens::Token(id) => (concat!(
+                        "UPDATE widget_tokens SET revoked_at = $2
+                          WHERE (id = $3 OR family_id = $3) AND revoked_at IS NULL AND id IN (",
+                        $crate::store::widget::members_tokens!(),
+                        ")"
+                    ), id),
+                    RevokeWidgetTokens::Bot(id) => (concat!(
+                        "UPDATE widget_tokens SET revoked_at = $2
+                          WHERE bot_id = $3 AND revoked_at IS NULL AND id IN (",
+                        $crate::store::widget::members_tokens!(),
+                        ")"
+                    ), id),
+                };
+                Ok(sqlx::query(sql).bind(user_id).bind(now).bind(id).execute(&self.pool).await?.rows_affected())
+            }
+        }
+    };
+}
+pub(super) use impl_widget_tokens;
