@@ -206,6 +206,29 @@ pub fn normalize_origin(raw: &str) -> Result<String, &'static str> {
     Ok(format!("{scheme}://{star}{host}{port}"))
 }
 
+/// Whether a browser's `Origin` header is one of `allowed` (normalised origins,
+/// `scheme://*.domain[:port]` matching that domain's subdomains only). An origin
+/// that is not a plain `http(s)://host[:port]` (`null`, a wildcard) is never allowed.
+pub fn origin_allowed<'a>(origin: &str, allowed: impl IntoIterator<Item = &'a str>) -> bool {
+    let Ok(origin) = normalize_origin(origin) else { return false };
+    if origin.contains('*') {
+        return false;
+    }
+    let (scheme, host_port) = origin.split_once("://").unwrap_or_default();
+    allowed.into_iter().any(|pattern| {
+        if pattern == origin {
+            return true;
+        }
+        let Some((pattern_scheme, rest)) = pattern.split_once("://") else { return false };
+        let Some(suffix) = rest.strip_prefix("*.") else { return false };
+        // `host_port` ends with `.suffix` (which carries the same port, or none).
+        pattern_scheme == scheme
+            && host_port.len() > suffix.len() + 1
+            && host_port.ends_with(suffix)
+            && host_port.as_bytes()[host_port.len() - suffix.len() - 1] == b'.'
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +263,37 @@ mod tests {
         for raw in bad {
             assert!(normalize_origin(raw).is_err(), "{raw} should be refused");
         }
+    }
+
+    #[test]
+    fn origins_match_exactly_or_as_subdomains() {
+        let allowed = ["https://shop.example", "https://*.docs.example", "http://localhost:3000"];
+        let yes = [
+            "https://shop.example",
+            "https://SHOP.example:443",
+            "https://a.docs.example",
+            "https://a.b.docs.example",
+            "http://localhost:3000",
+        ];
+        for origin in yes {
+            assert!(origin_allowed(origin, allowed), "{origin} should be allowed");
+        }
+        let no = [
+            "http://shop.example",
+            "https://shop.example:8443",
+            "https://docs.example",
+            "https://evildocs.example",
+            "https://a.docs.example:8443",
+            "https://docs.example.evil",
+            "http://localhost:3001",
+            "null",
+            "https://*.docs.example",
+            "",
+        ];
+        for origin in no {
+            assert!(!origin_allowed(origin, allowed), "{origin} should be refused");
+        }
+        assert!(!origin_allowed("https://shop.example", []), "nothing listed, nothing allowed");
     }
 
     #[test]

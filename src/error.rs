@@ -26,6 +26,12 @@ pub enum Code {
     Forbidden,
     /// The bot of a widget token is deactivated.
     BotInactive,
+    /// A browser request from a site the bot does not allow.
+    OriginNotAllowed,
+    /// A visitor session that timed out or never existed for this bot.
+    SessionExpired,
+    /// The bot has as many active visitor sessions as it may.
+    SessionLimit,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -61,6 +67,9 @@ impl Code {
             Self::TokenRevoked => ("token_revoked", S::UNAUTHORIZED),
             Self::Forbidden => ("forbidden", S::FORBIDDEN),
             Self::BotInactive => ("bot_inactive", S::FORBIDDEN),
+            Self::OriginNotAllowed => ("origin_not_allowed", S::FORBIDDEN),
+            Self::SessionExpired => ("session_expired", S::UNAUTHORIZED),
+            Self::SessionLimit => ("session_limit", S::TOO_MANY_REQUESTS),
             Self::NotFound => ("not_found", S::NOT_FOUND),
             Self::MethodNotAllowed => ("method_not_allowed", S::METHOD_NOT_ALLOWED),
             Self::Conflict => ("conflict", S::CONFLICT),

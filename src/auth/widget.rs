@@ -32,6 +32,8 @@ pub enum WidgetError {
     Revoked,
     #[error("the bot is not active")]
     BotInactive,
+    #[error("the site may not use this bot")]
+    OriginNotAllowed,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("signing a token failed")]
@@ -79,8 +81,13 @@ impl Auth {
 
     /// A new token for a valid one, or for one that expired less than
     /// `widget.refresh_grace_days` ago; never for a revoked token or one whose
-    /// bot is inactive or gone. It lives as long as the one it replaces did.
-    pub async fn refresh_widget_token(&self, token: &str) -> Result<IssuedWidgetToken, WidgetError> {
+    /// bot is inactive or gone, nor for a site `site_allowed` refuses. It lives as
+    /// long as the one it replaces did.
+    pub async fn refresh_widget_token(
+        &self,
+        token: &str,
+        site_allowed: impl FnOnce(&WidgetBot) -> bool,
+    ) -> Result<IssuedWidgetToken, WidgetError> {
         let claims = self.keys.verify_even_expired(token, WIDGET)?;
         let now = now_ms();
         let grace = i64::from(self.config.widget.refresh_grace_days) * DAY_MS;
@@ -91,6 +98,9 @@ impl Auth {
         let (row, bot) = self.widget_token_row(token, &claims).await?;
         if !bot.is_active {
             return Err(WidgetError::BotInactive);
+        }
+        if !site_allowed(&bot) {
+            return Err(WidgetError::OriginNotAllowed);
         }
         let lifetime = (row.expires_at - row.created_at).max(DAY_MS);
         let family = row.family_id.unwrap_or(row.id);

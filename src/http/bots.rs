@@ -210,6 +210,6 @@ async fn get_session(
 
 /// Session ids are URL-safe tokens; anything else names no session (and is never
 /// sent to the database).
-fn is_session_id(id: &str) -> bool {
+pub(super) fn is_session_id(id: &str) -> bool {
     (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }

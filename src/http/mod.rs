@@ -8,6 +8,7 @@ mod documents;
 pub mod extract;
 mod observe;
 mod ops;
+mod visitors;
 mod widget_tokens;
 mod workspaces;
 
@@ -34,6 +35,7 @@ use crate::state::AppState;
         (name = "workspaces", description = "Workspaces and their knowledge"),
         (name = "bots", description = "Bots (platform user)"),
         (name = "widget tokens", description = "Tokens that embed a bot's widget in a site"),
+        (name = "visitors", description = "What the widget calls for a site's visitors (widget token)"),
         (name = "operations", description = "Health, metrics, this document"),
     )
 )]
@@ -62,6 +64,7 @@ pub fn api(max_file_mb: u32) -> OpenApiRouter<AppState> {
         .merge(documents::router(max_file_mb))
         .merge(bots::router())
         .merge(widget_tokens::router())
+        .merge(visitors::router())
         .merge(ops::router())
 }
 
@@ -81,6 +84,7 @@ pub fn with_edge(routes: Router<AppState>, state: AppState) -> Router {
             ApiError::new(Code::MethodNotAllowed, "This route does not accept that method.")
         })
         .layer(DefaultBodyLimit::max(state.config.http.json_limit_bytes))
+        .layer(axum::middleware::from_fn(visitors::cors))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(axum::middleware::from_fn_with_state(state.clone(), observe::track))
         .with_state(state)

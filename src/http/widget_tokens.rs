@@ -2,7 +2,7 @@
 //! the tokens a site owner embeds with the widget.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
@@ -13,7 +13,7 @@ use crate::auth::widget::{IssuedWidgetToken, WidgetError};
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::state::AppState;
-use crate::store::{RevokeWidgetTokens, WidgetTokenInfo};
+use crate::store::{RevokeWidgetTokens, WidgetBot, WidgetTokenInfo};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -32,6 +32,7 @@ impl From<WidgetError> for ApiError {
                 Self::new(Code::TokenRevoked, "The widget token was revoked by the site's owner.")
             }
             WidgetError::BotInactive => Self::new(Code::BotInactive, "This assistant is switched off."),
+            WidgetError::OriginNotAllowed => super::visitors::origin_refused(),
             WidgetError::Store(err) => err.into(),
             WidgetError::Sign(err) => Self::internal(err),
         }
@@ -129,13 +130,15 @@ pub struct TokenInput {
 #[utoipa::path(post, path = "/widget/refresh", tag = "widget tokens", request_body = TokenInput, responses(
         (status = 200, body = IssuedWidgetToken),
         (status = 401, description = "`invalid_token`, `token_expired` or `token_revoked`", body = ErrorBody),
-        (status = 403, description = "`bot_inactive`", body = ErrorBody),
+        (status = 403, description = "`bot_inactive` or `origin_not_allowed`", body = ErrorBody),
     ))]
 async fn refresh(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Json(input): Json<TokenInput>,
 ) -> Result<Json<IssuedWidgetToken>, ApiError> {
-    Ok(Json(state.auth.refresh_widget_token(input.token.trim()).await?))
+    let site_allowed = |bot: &WidgetBot| super::visitors::check_origin(&state, bot, &headers).is_ok();
+    Ok(Json(state.auth.refresh_widget_token(input.token.trim(), site_allowed).await?))
 }
 
 /// Which tokens to revoke: exactly one of the three.

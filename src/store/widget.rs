@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::StoreResult;
+use super::{NewChatSession, StoreResult};
 use crate::clock::serde_rfc3339;
 
 /// A token row, as a visitor request checks it.
@@ -94,6 +94,14 @@ pub trait WidgetTokens: Send + Sync {
     async fn widget_bot(&self, bot_id: i64) -> StoreResult<Option<WidgetBot>>;
     /// Records a use, at most once a minute per token (`now - 60 s` is `stale_before`).
     async fn touch_widget_token(&self, id: i64, now: i64, stale_before: i64) -> StoreResult<()>;
+    /// Stores a new visitor session unless the bot already has `max_active`
+    /// sessions active since `active_since`; false when it has.
+    async fn start_chat_session(
+        &self,
+        session: &NewChatSession,
+        active_since: i64,
+        max_active: i64,
+    ) -> StoreResult<bool>;
     /// Whether the token is of a bot in one of `user_id`'s workspaces.
     async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool>;
     /// The tokens of a bot in one of `user_id`'s workspaces, newest first.
@@ -178,6 +186,34 @@ macro_rules! impl_widget_tokens {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn start_chat_session(
+                &self,
+                session: &NewChatSession,
+                active_since: i64,
+                max_active: i64,
+            ) -> StoreResult<bool> {
+                // One statement, so the count and the insert see the same rows
+                // (on SQLite exactly; on PostgreSQL concurrent starts may overshoot by a few).
+                let done = sqlx::query(
+                    "INSERT INTO chat_sessions (session_id, bot_id, token_id, visitor_id, started_at,
+                                                last_activity_at, metadata)
+                     SELECT $1, $2, $3, $4, $5, $5, $6
+                      WHERE (SELECT COUNT(*) FROM chat_sessions
+                              WHERE bot_id = $2 AND ended_at IS NULL AND last_activity_at >= $7) < $8",
+                )
+                .bind(&session.session_id)
+                .bind(session.bot_id)
+                .bind(session.token_id)
+                .bind(&session.visitor_id)
+                .bind(session.started_at)
+                .bind(session.metadata.to_string())
+                .bind(active_since)
+                .bind(max_active)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
 
             async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool> {

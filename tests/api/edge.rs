@@ -216,6 +216,8 @@ async fn openapi_describes_every_route_of_the_contract() {
         ("/widget/refresh", "post"),
         ("/widget/revoke", "post"),
         ("/widget/tokens", "get"),
+        ("/widget/session/start", "post"),
+        ("/widget/session/{session_id}/messages", "get"),
         ("/workspaces/{id}/documents", "post"),
         ("/workspaces/{id}/documents", "get"),
         ("/workspaces/{id}/documents/{document_id}", "get"),

@@ -10,6 +10,7 @@ mod embeddings;
 mod fixtures;
 mod helpers;
 mod store;
+mod visitors;
 mod web;
 mod widget_tokens;
 mod workspaces;

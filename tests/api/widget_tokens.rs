@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, assert_error, spawn_app, validation_fields};
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
 /// An administrator's access token and a bot of theirs.
-async fn owner_with_bot(app: &TestApp) -> (String, i64) {
+pub async fn owner_with_bot(app: &TestApp) -> (String, i64) {
     let owner = app.admin_token().await;
     let workspace = app.workspace(&owner, "Docs").await;
     let bot =
@@ -20,7 +20,7 @@ async fn owner_with_bot(app: &TestApp) -> (String, i64) {
     (owner, bot["id"].as_i64().unwrap())
 }
 
-async fn generate(app: &TestApp, owner: &str, body: &Value) -> Value {
+pub async fn generate(app: &TestApp, owner: &str, body: &Value) -> Value {
     let response = app.post("/widget/generate", owner, body).await;
     assert_eq!(response.status(), StatusCode::CREATED);
     response.json().await.unwrap()
@@ -243,7 +243,7 @@ async fn revoking_by_token_by_bot_and_what_is_refused() {
 }
 
 /// A token for `bot` signed by the server, expired `days_ago` days ago, with its row.
-async fn expired_token(app: &TestApp, bot: i64, days_ago: i64) -> String {
+pub async fn expired_token(app: &TestApp, bot: i64, days_ago: i64) -> String {
     let now = now_ms();
     let expires_at = now - days_ago * DAY_MS;
     let row = NewWidgetToken {

@@ -1,0 +1,220 @@
+//! What the widget calls on a visitor's behalf: `/widget/session/start` and
+//! `/widget/session/{session_id}/messages` (and `/widget/refresh`, in
+//! `widget_tokens`).
+//!
+//! Every request carries a widget token (`Authorization: Bearer`), checked on
+//! each request. A browser's `Origin` must be one the bot allows, one of
+//! `widget.allowed_origins`, or the server's own; anything else is 403
+//! `origin_not_allowed` (an empty list allows only the server's own pages).
+//! These routes alone answer CORS, naming the requesting origin, never `*`:
+//! preflights are answered for any origin (they carry no token, so they grant
+//! nothing), and a refusal carries the header too, so the widget on a refused
+//! site can read why and say so instead of failing with a console error.
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header, request::Parts};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::bots::is_session_id;
+use super::extract::{Json, Path, bearer, single_line};
+use crate::auth::tokens::random_token;
+use crate::auth::widget::Visitor;
+use crate::bots::origin_allowed;
+use crate::clock::now_ms;
+use crate::error::{ApiError, Code, ErrorBody};
+use crate::state::AppState;
+use crate::store::{Message, NewChatSession, WidgetBot};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(start_session)).routes(routes!(session_messages))
+}
+
+/// Whether `path` is one of the routes a widget calls from a site's pages.
+fn is_visitor_route(path: &str) -> bool {
+    matches!(path, "/widget/refresh" | "/widget/chat") || path.starts_with("/widget/session/")
+}
+
+/// CORS for visitor routes (others pass untouched): preflights answered here,
+/// before routing; the requesting origin named on every answer (the handlers
+/// refuse origins that are not allowed).
+pub(super) async fn cors(request: Request, next: Next) -> Response {
+    if !is_visitor_route(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let origin = request.headers().get(header::ORIGIN).cloned();
+    let mut response = if request.method() == Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = origin {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type, accept"),
+        );
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("retry-after"));
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    }
+    response
+}
+
+/// Refuses a browser request from a site `bot` does not allow. A request
+/// without `Origin` (a server, curl) is not a browser's and passes.
+pub(super) fn check_origin(state: &AppState, bot: &WidgetBot, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
+    let own = url::Url::parse(&state.config.public_url).ok().map(|url| url.origin().ascii_serialization());
+    let bots = bot.origins();
+    let allowed =
+        bots.iter().chain(&state.config.widget.allowed_origins).map(String::as_str).chain(own.as_deref());
+    if origin.to_str().is_ok_and(|origin| origin_allowed(origin, allowed)) {
+        Ok(())
+    } else {
+        Err(origin_refused())
+    }
+}
+
+pub(super) fn origin_refused() -> ApiError {
+    ApiError::new(Code::OriginNotAllowed, "This assistant is not available on this website.")
+}
+
+/// A visitor request: a valid widget token from an allowed origin.
+pub struct VisitorAccess(pub Visitor);
+
+impl FromRequestParts<AppState> for VisitorAccess {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers).ok_or_else(|| {
+            ApiError::new(
+                Code::Unauthorized,
+                "Send the widget token: `Authorization: Bearer <widget token>`.",
+            )
+        })?;
+        let visitor = state.auth.visitor(token).await?;
+        check_origin(state, &visitor.bot, &parts.headers)?;
+        Ok(Self(visitor))
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartInput {
+    /// The site's own id for the visitor (set by `Docent.identify`), up to 200 characters.
+    visitor_id: Option<String>,
+}
+
+/// How the widget shows the bot.
+#[derive(Serialize, ToSchema)]
+pub struct BotLook {
+    name: String,
+    welcome_message: String,
+    theme: String,
+    position: String,
+    primary_color: String,
+    bubble_icon: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Started {
+    /// 256 random bits: whoever knows it (with a token of the bot) continues the conversation.
+    session_id: String,
+    bot: BotLook,
+}
+
+/// Starts a visitor session and tells the widget how the bot looks.
+#[utoipa::path(post, path = "/widget/session/start", tag = "visitors", security(("bearer" = [])),
+    request_body = StartInput, responses(
+        (status = 201, body = Started),
+        (status = 401, description = "`invalid_token`, `token_expired` or `token_revoked`", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed` or `bot_inactive`", body = ErrorBody),
+        (status = 429, description = "`session_limit`: the bot has `widget.max_sessions_per_bot` active sessions", body = ErrorBody),
+    ))]
+async fn start_session(
+    State(state): State<AppState>,
+    VisitorAccess(visitor): VisitorAccess,
+    Json(input): Json<StartInput>,
+) -> Result<(StatusCode, Json<Started>), ApiError> {
+    let visitor_id = match input.visitor_id.as_deref() {
+        Some(id) => Some(single_line("visitor_id", id, 200)?.to_owned()),
+        None => None,
+    };
+    let now = now_ms();
+    let session = NewChatSession {
+        session_id: random_token(),
+        bot_id: visitor.bot.id,
+        token_id: Some(visitor.token_id),
+        visitor_id,
+        started_at: now,
+        metadata: serde_json::json!({}),
+    };
+    let widget = &state.config.widget;
+    let active_since = now - session_timeout_ms(&state);
+    if !state.store.start_chat_session(&session, active_since, widget.max_sessions_per_bot.into()).await? {
+        return Err(ApiError::new(
+            Code::SessionLimit,
+            "This assistant is talking with as many visitors as it can. Please try again in a minute.",
+        )
+        .retry_after(60));
+    }
+    let bot = visitor.bot;
+    Ok((
+        StatusCode::CREATED,
+        Json(Started {
+            session_id: session.session_id,
+            bot: BotLook {
+                name: bot.name,
+                welcome_message: bot.welcome_message,
+                theme: bot.theme,
+                position: bot.position,
+                primary_color: bot.primary_color,
+                bubble_icon: bot.bubble_icon,
+            },
+        }),
+    ))
+}
+
+fn session_timeout_ms(state: &AppState) -> i64 {
+    i64::from(state.config.widget.session_timeout_minutes) * 60_000
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct History {
+    session_id: String,
+    messages: Vec<Message>,
+}
+
+/// A session's conversation, for the holder of its id and a token of its bot.
+#[utoipa::path(get, path = "/widget/session/{session_id}/messages", tag = "visitors", security(("bearer" = [])),
+    params(("session_id" = String, Path)), responses(
+        (status = 200, body = History),
+        (status = 401, description = "`session_expired`, or the token's errors", body = ErrorBody),
+        (status = 404, description = "No such session of this bot", body = ErrorBody),
+    ))]
+async fn session_messages(
+    State(state): State<AppState>,
+    VisitorAccess(visitor): VisitorAccess,
+    Path(session_id): Path<String>,
+) -> Result<Json<History>, ApiError> {
+    if !is_session_id(&session_id) {
+        return Err(ApiError::not_found("Session"));
+    }
+    let bot_id = visitor.bot.id;
+    let session = state
+        .store
+        .chat_session(bot_id, &session_id, now_ms() - session_timeout_ms(&state))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
+    if session.status != "active" {
+        return Err(ApiError::new(Code::SessionExpired, "This conversation has ended; start a new one."));
+    }
+    let messages = state.store.session_messages(bot_id, &session_id).await?;
+    Ok(Json(History { session_id, messages }))
+}
