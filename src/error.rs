@@ -144,6 +144,11 @@ impl ApiError {
     pub fn code(&self) -> Code {
         self.code
     }
+
+    /// The sentence sent to the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl fmt::Display for ApiError {

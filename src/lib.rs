@@ -6,6 +6,8 @@
 pub mod auth;
 /// Bots: validation of a bot's fields and look.
 pub mod bots;
+/// The chat turn: answers from passages, or the fallback.
+pub mod chat;
 /// Command line: `serve`, `migrate`, `user`, `healthcheck`.
 pub mod cli;
 /// Unix-millisecond clock and RFC 3339 formatting.

@@ -4,6 +4,7 @@
 
 mod auth;
 mod bots;
+mod chat;
 mod documents;
 pub mod extract;
 mod observe;
@@ -65,6 +66,7 @@ pub fn api(max_file_mb: u32) -> OpenApiRouter<AppState> {
         .merge(bots::router())
         .merge(widget_tokens::router())
         .merge(visitors::router())
+        .merge(chat::router())
         .merge(ops::router())
 }
 

@@ -280,6 +280,17 @@ impl KeywordIndex {
     }
 }
 
+/// The stemmed words of `text` that say what it is about ([`QUERY_STOP_WORDS`] left out).
+pub fn keywords(text: &str) -> Vec<String> {
+    let mut analyzer = keyword_analyzer();
+    let mut stream = analyzer.token_stream(text);
+    let mut words = Vec::new();
+    while let Some(token) = stream.next() {
+        words.push(token.text.clone());
+    }
+    words
+}
+
 /// `en_stem` (as the body is indexed) with [`QUERY_STOP_WORDS`] removed before stemming.
 fn keyword_analyzer() -> TextAnalyzer {
     TextAnalyzer::builder(SimpleTokenizer::default())

@@ -160,6 +160,23 @@ pub struct NewMessage {
     pub created_at: i64,
 }
 
+impl NewMessage {
+    /// A message with no sources, token counts or latency.
+    pub fn text(session_id: &str, bot_id: i64, role: &'static str, content: &str, created_at: i64) -> Self {
+        Self {
+            session_id: session_id.to_owned(),
+            bot_id,
+            role,
+            content: content.to_owned(),
+            sources: serde_json::json!([]),
+            prompt_tokens: None,
+            completion_tokens: None,
+            latency_ms: None,
+            created_at,
+        }
+    }
+}
+
 /// A visitor session as the bot's owner sees it in lists.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChatSessionSummary {

@@ -217,6 +217,7 @@ async fn openapi_describes_every_route_of_the_contract() {
         ("/widget/revoke", "post"),
         ("/widget/tokens", "get"),
         ("/widget/session/start", "post"),
+        ("/widget/chat", "post"),
         ("/widget/session/{session_id}/messages", "get"),
         ("/workspaces/{id}/documents", "post"),
         ("/workspaces/{id}/documents", "get"),

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bots;
+mod chat;
 mod cli;
 mod documents;
 mod edge;

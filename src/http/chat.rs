@@ -1,0 +1,239 @@
+//! `POST /widget/chat`: a visitor's message and the bot's reply, as JSON or
+//! streamed as server-sent events (`Accept: text/event-stream`).
+//!
+//! The visitor's message is stored before anything else. The reply is made
+//! by a task of its own, so a visitor who leaves mid-stream does not stop it:
+//! the whole reply is stored and shows in the history after a reload. Errors
+//! found before the reply starts (token, origin, input, session) are ordinary
+//! JSON answers; once streaming, a failure is an `event: error` that ends it.
+
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::bots::is_session_id;
+use super::extract::Json;
+use super::visitors::VisitorAccess;
+use crate::chat::{self, Source};
+use crate::clock::now_ms;
+use crate::error::{ApiError, Code, ErrorBody};
+use crate::state::AppState;
+use crate::store::{NewMessage, WidgetBot};
+
+/// Longest message a visitor may send, in characters.
+const MAX_MESSAGE_CHARS: usize = 4000;
+/// Words per `delta` event when a finished reply is streamed.
+const WORDS_PER_DELTA: usize = 3;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(chat))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChatInput {
+    session_id: String,
+    /// 1-4,000 characters after trimming; no control characters but line breaks and tabs.
+    message: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatReply {
+    session_id: String,
+    /// The stored reply's id.
+    message_id: i64,
+    reply: String,
+    sources: Vec<Source>,
+}
+
+/// Sends a visitor's message and answers it from the bot's documents. With
+/// `Accept: text/event-stream` the answer streams: `delta` events
+/// (`{"text"}`), one `sources` event, then `done` (`{message_id, reply}`), or
+/// `error` (`{code, message}`) and the end of the stream.
+#[utoipa::path(post, path = "/widget/chat", tag = "visitors", security(("bearer" = [])),
+    request_body = ChatInput, responses(
+        (status = 200, body = ChatReply, description = "The reply (or an SSE stream of it)"),
+        (status = 401, description = "`session_expired`, or the token's errors", body = ErrorBody),
+        (status = 403, description = "`origin_not_allowed` or `bot_inactive`", body = ErrorBody),
+        (status = 404, description = "No such session of this bot", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    ))]
+async fn chat(
+    State(state): State<AppState>,
+    VisitorAccess(visitor): VisitorAccess,
+    headers: HeaderMap,
+    Json(input): Json<ChatInput>,
+) -> Result<Response, ApiError> {
+    let message = valid_message(&input.message)?.to_owned();
+    let session_id = input.session_id;
+    let bot = visitor.bot;
+    if !is_session_id(&session_id) {
+        return Err(ApiError::not_found("Session"));
+    }
+    let timeout_ms = i64::from(state.config.widget.session_timeout_minutes) * 60_000;
+    let session = state
+        .store
+        .chat_session(bot.id, &session_id, now_ms() - timeout_ms)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
+    if session.status != "active" {
+        return Err(ApiError::new(Code::SessionExpired, "This conversation has ended; start a new one."));
+    }
+    let started = Instant::now();
+    state.store.add_message(&NewMessage::text(&session_id, bot.id, "user", &message, now_ms())).await?;
+
+    let streaming = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/event-stream"));
+    let (events, receiver) = if streaming {
+        let (tx, rx) = mpsc::channel(64);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let turn = tokio::spawn(turn(state, bot, session_id, message, started, events));
+    if let Some(receiver) = receiver {
+        return Ok(stream(receiver));
+    }
+    turn.await.map_err(ApiError::internal)?.map(|reply| Json(reply).into_response())
+}
+
+/// Trimmed, 1-4,000 characters, and no control characters but `\n`, `\r`, `\t`.
+fn valid_message(message: &str) -> Result<&str, ApiError> {
+    let message = message.trim();
+    match message.chars().count() {
+        0 => Err(ApiError::field("message", "must not be empty")),
+        n if n > MAX_MESSAGE_CHARS => {
+            Err(ApiError::field("message", format!("must be at most {MAX_MESSAGE_CHARS} characters")))
+        }
+        _ if message.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
+            Err(ApiError::field("message", "must not contain control characters"))
+        }
+        _ => Ok(message),
+    }
+}
+
+/// Makes the reply, streams it when `events` is given, and stores it (even when
+/// the visitor has gone).
+async fn turn(
+    state: AppState,
+    bot: WidgetBot,
+    session_id: String,
+    question: String,
+    started: Instant,
+    events: Option<mpsc::Sender<Event>>,
+) -> Result<ChatReply, ApiError> {
+    let send = |event: Event| {
+        let events = events.clone();
+        async move {
+            if let Some(events) = events {
+                // A visitor who left no longer reads; the reply is stored all the same.
+                let _ = events.send(event).await;
+            }
+        }
+    };
+    let result = async {
+        let reply = chat::answer(&state.knowledge, bot.workspace_id, &question, chat::DEFAULT_FALLBACK)
+            .await
+            .map_err(ApiError::internal)?;
+        for delta in deltas(&reply.text) {
+            send(json_event("delta", &serde_json::json!({ "text": delta }))).await;
+        }
+        send(json_event("sources", &reply.sources)).await;
+        let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+        let mut stored = NewMessage::text(&session_id, bot.id, "assistant", &reply.text, now_ms());
+        stored.sources = serde_json::to_value(&reply.sources).map_err(ApiError::internal)?;
+        stored.latency_ms = Some(latency);
+        let message_id = state.store.add_message(&stored).await?;
+        Ok::<_, ApiError>(ChatReply { session_id, message_id, reply: reply.text, sources: reply.sources })
+    }
+    .await;
+    match &result {
+        Ok(reply) => {
+            send(json_event(
+                "done",
+                &serde_json::json!({"message_id": reply.message_id, "reply": reply.reply}),
+            ))
+            .await;
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "the chat turn failed");
+            send(json_event(
+                "error",
+                &serde_json::json!({"code": err.code().as_str(), "message": err.message()}),
+            ))
+            .await;
+        }
+    }
+    result
+}
+
+fn json_event(name: &str, data: &impl Serialize) -> Event {
+    Event::default().event(name).data(serde_json::to_string(data).unwrap_or_else(|_| "null".into()))
+}
+
+/// A finished reply in small pieces that join back into it exactly.
+fn deltas(text: &str) -> Vec<String> {
+    let mut pieces = Vec::new();
+    let mut current = String::new();
+    let mut words = 0;
+    for part in text.split_inclusive(char::is_whitespace) {
+        current.push_str(part);
+        if part.ends_with(char::is_whitespace) {
+            words += 1;
+        }
+        if words == WORDS_PER_DELTA {
+            pieces.push(std::mem::take(&mut current));
+            words = 0;
+        }
+    }
+    if !current.is_empty() {
+        pieces.push(current);
+    }
+    pieces
+}
+
+/// The SSE answer over the turn's events, with keep-alive comments; proxies are
+/// asked not to buffer it.
+fn stream(receiver: mpsc::Receiver<Event>) -> Response {
+    let events = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|event| (Ok::<_, Infallible>(event), receiver))
+    });
+    let mut response =
+        Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response();
+    response.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_join_back_into_the_reply() {
+        let text = "From **Guide**:\n\n“Open  Settings, then Security.” Done";
+        let pieces = deltas(text);
+        assert!(pieces.len() > 2);
+        assert_eq!(pieces.concat(), text);
+        assert!(deltas("").is_empty());
+    }
+
+    #[test]
+    fn messages_are_checked() {
+        assert_eq!(valid_message("  hello\nthere\t ").unwrap(), "hello\nthere");
+        assert!(valid_message("   ").is_err());
+        assert!(valid_message("a\u{0}b").is_err());
+        assert!(valid_message(&"x".repeat(4001)).is_err());
+        assert!(valid_message(&"é".repeat(4000)).is_ok(), "characters, not bytes");
+    }
+}

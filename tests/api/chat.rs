@@ -1,0 +1,203 @@
+//! The chat turn: a visitor's message answered from the bot's documents, as
+//! JSON and as a server-sent-event stream; what is stored; bad input.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::documents::settled;
+use crate::helpers::{TestApp, assert_error, spawn_app, validation_fields};
+use crate::widget_tokens::generate;
+
+const ACCOUNT_DOC: &str = "# Account\n\n## Password\n\nAccounts are free for everyone who signs up. To reset your \
+     password, open Settings and choose Security. A reset link is then sent to your email address.\n\n## Billing\n\n\
+     Invoices are sent on the first day of each month.";
+
+/// A bot answering from one document, a widget token, and a started session.
+async fn visitor(app: &TestApp, workspace_name: &str) -> (String, String, i64) {
+    let owner = app.admin_token().await;
+    let workspace = app.workspace(&owner, workspace_name).await;
+    let response = app
+        .post(
+            &format!("/workspaces/{workspace}/documents"),
+            &owner,
+            &json!({"title": "Account help", "text": ACCOUNT_DOC}),
+        )
+        .await;
+    assert!(response.status().is_success());
+    let id = response.json::<Value>().await.unwrap()["documents"][0]["id"].as_i64().unwrap();
+    assert_eq!(settled(app, &owner, workspace, id).await["status"], "ready");
+    let bot =
+        app.bot(&owner, &json!({"name": "Helper", "workspace_id": workspace})).await["id"].as_i64().unwrap();
+    let token = generate(app, &owner, &json!({"bot_id": bot})).await["token"].as_str().unwrap().to_owned();
+    let started: Value = app
+        .client
+        .post(app.url("/widget/session/start"))
+        .bearer_auth(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (token, started["session_id"].as_str().unwrap().to_owned(), bot)
+}
+
+async fn ask(app: &TestApp, token: &str, session_id: &str, message: &str, stream: bool) -> reqwest::Response {
+    let mut request = app.client.post(app.url("/widget/chat")).bearer_auth(token);
+    if stream {
+        request = request.header("accept", "text/event-stream");
+    }
+    request.json(&json!({"session_id": session_id, "message": message})).send().await.unwrap()
+}
+
+async fn history(app: &TestApp, token: &str, session_id: &str) -> Vec<Value> {
+    let path = format!("/widget/session/{session_id}/messages");
+    let body: Value =
+        app.client.get(app.url(&path)).bearer_auth(token).send().await.unwrap().json().await.unwrap();
+    body["messages"].as_array().unwrap().clone()
+}
+
+/// (event, data) pairs of an SSE body.
+fn events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter_map(|block| {
+            let mut name = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(rest) = line.strip_prefix("event:") {
+                    name = Some(rest.trim().to_owned());
+                } else if let Some(rest) = line.strip_prefix("data:") {
+                    data.push_str(rest.strip_prefix(' ').unwrap_or(rest));
+                }
+            }
+            Some((name?, serde_json::from_str(&data).unwrap()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_question_is_answered_from_the_documents_and_stored() {
+    let app = spawn_app().await;
+    let (token, session_id, bot) = visitor(&app, "Help").await;
+    let response = ask(&app, &token, &session_id, "How do I reset my password?", false).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    let reply = answer["reply"].as_str().unwrap();
+    assert!(reply.contains("To reset your password, open Settings and choose Security."), "{reply}");
+    assert!(!reply.contains("Invoices"), "{reply}");
+    assert_eq!(answer["session_id"], session_id.as_str());
+    assert_eq!(answer["sources"][0]["title"], "Account help");
+    assert!(answer["sources"][0]["snippet"].as_str().unwrap().contains("reset"), "{answer}");
+
+    let messages = history(&app, &token, &session_id).await;
+    assert_eq!(messages.len(), 2);
+    assert_eq!(messages[0]["role"], "user");
+    assert_eq!(messages[0]["content"], "How do I reset my password?");
+    assert_eq!(messages[1]["role"], "assistant");
+    assert_eq!(messages[1]["id"], answer["message_id"]);
+    assert_eq!(messages[1]["content"], reply);
+    assert_eq!(messages[1]["sources"], answer["sources"]);
+
+    // The owner's transcript and the bot's stats show it too.
+    let owner = app.admin_token().await;
+    let bot_now: Value = app.get(&format!("/widget/bots/{bot}"), &owner).await.json().await.unwrap();
+    assert_eq!(bot_now["stats"]["total_messages"], 2);
+}
+
+#[tokio::test]
+async fn the_reply_streams_as_server_sent_events() {
+    let app = spawn_app().await;
+    let (token, session_id, _) = visitor(&app, "Help").await;
+    let response = ask(&app, &token, &session_id, "When are invoices sent?", true).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/event-stream"), "{content_type}");
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    let events = events(&response.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|(name, _)| name.as_str()).collect();
+    let deltas = names.iter().take_while(|n| **n == "delta").count();
+    assert!(deltas > 1, "the reply comes in pieces: {names:?}");
+    assert_eq!(&names[deltas..], ["sources", "done"]);
+    let streamed: String = events[..deltas].iter().map(|(_, data)| data["text"].as_str().unwrap()).collect();
+    let done = &events[deltas + 1].1;
+    assert_eq!(streamed, done["reply"].as_str().unwrap());
+    assert!(streamed.contains("Invoices are sent on the first day of each month."), "{streamed}");
+    assert_eq!(events[deltas].1[0]["title"], "Account help");
+
+    let messages = history(&app, &token, &session_id).await;
+    assert_eq!(messages[1]["id"], done["message_id"]);
+    assert_eq!(messages[1]["content"], done["reply"]);
+}
+
+#[tokio::test]
+async fn without_a_relevant_passage_the_bot_says_so() {
+    let app = spawn_app().await;
+    let (token, session_id, _) = visitor(&app, "Help").await;
+    let answer: Value =
+        ask(&app, &token, &session_id, "Do you ship to Antarctica?", false).await.json().await.unwrap();
+    assert_eq!(answer["reply"], docent::chat::DEFAULT_FALLBACK);
+    assert_eq!(answer["sources"], json!([]));
+}
+
+#[tokio::test]
+async fn bad_messages_and_sessions_are_refused_before_anything_is_stored() {
+    let app = spawn_app().await;
+    let (token, session_id, _) = visitor(&app, "Help").await;
+    for message in [String::new(), "   \n ".into(), "x".repeat(4001), "hi\u{0}there".into()] {
+        let fields = validation_fields(ask(&app, &token, &session_id, &message, true).await).await;
+        assert!(fields["message"].is_string(), "{fields}");
+    }
+    let response = app
+        .client
+        .post(app.url("/widget/chat"))
+        .bearer_auth(&token)
+        .json(&json!({"session_id": session_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(validation_fields(response).await["message"], "is required");
+    for unknown in ["no-such-session", "../../etc"] {
+        assert_error(
+            ask(&app, &token, unknown, "hello there", true).await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    assert!(history(&app, &token, &session_id).await.is_empty(), "nothing was stored");
+
+    let stranger_session = {
+        let (other_token, other_session, _) = visitor(&app, "Other help").await;
+        assert_eq!(
+            ask(&app, &other_token, &other_session, "reset password", false).await.status(),
+            StatusCode::OK
+        );
+        other_session
+    };
+    assert_error(
+        ask(&app, &token, &stranger_session, "hello there", false).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_visitor_who_leaves_mid_stream_still_gets_the_reply_stored() {
+    let app = spawn_app().await;
+    let (token, session_id, _) = visitor(&app, "Help").await;
+    let response = ask(&app, &token, &session_id, "How do I reset my password?", true).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(response); // gone before reading a byte of the stream
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let messages = loop {
+        let messages = history(&app, &token, &session_id).await;
+        if messages.len() == 2 || std::time::Instant::now() > deadline {
+            break messages;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(messages.len(), 2, "the reply was stored: {messages:?}");
+    assert!(messages[1]["content"].as_str().unwrap().contains("open Settings and choose Security"));
+}
