@@ -39,6 +39,7 @@ pub struct Config {
     pub widget: WidgetConfig,
     pub ingest: IngestConfig,
     pub embeddings: EmbeddingsConfig,
+    pub llm: LlmConfig,
     /// Secrets, from the environment only.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -184,6 +185,51 @@ impl Default for EmbeddingsConfig {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmProviderKind {
+    /// No language model: replies quote the best passages.
+    Extractive,
+    /// An OpenAI-compatible `/v1/chat/completions` endpoint, streamed.
+    Openai,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    pub provider: LlmProviderKind,
+    /// `openai`: base address, such as `https://api.openai.com/v1` or `http://localhost:11434/v1`.
+    pub base_url: String,
+    /// `openai`: the model asked for.
+    pub model: String,
+    pub temperature: f32,
+    /// Most tokens a reply may have.
+    pub max_tokens: u32,
+    /// Tokens of prompt (instructions, passages, recent conversation) at most.
+    pub context_tokens: u32,
+    pub connect_timeout_seconds: u32,
+    /// From the request to the first token of the reply.
+    pub first_token_timeout_seconds: u32,
+    /// The whole reply.
+    pub timeout_seconds: u32,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            provider: LlmProviderKind::Extractive,
+            base_url: String::new(),
+            model: String::new(),
+            temperature: 0.2,
+            max_tokens: 700,
+            context_tokens: 6000,
+            connect_timeout_seconds: 5,
+            first_token_timeout_seconds: 30,
+            timeout_seconds: 120,
+        }
+    }
+}
+
 /// Values that must never be printed or logged.
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
@@ -193,6 +239,8 @@ pub struct Secrets {
     pub admin_password: Option<SecretString>,
     /// Key for `embeddings.provider = "openai"`.
     pub embeddings_api_key: Option<SecretString>,
+    /// Key for `llm.provider = "openai"`.
+    pub llm_api_key: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -212,6 +260,7 @@ impl Default for Config {
             widget: WidgetConfig::default(),
             ingest: IngestConfig::default(),
             embeddings: EmbeddingsConfig::default(),
+            llm: LlmConfig::default(),
             secrets: Secrets::default(),
         }
     }
@@ -276,6 +325,7 @@ impl ConfigError {
 enum Kind {
     Text,
     Integer,
+    Float,
     Boolean,
     List,
 }
@@ -324,6 +374,15 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("embeddings.base_url", Kind::Text),
     ("embeddings.batch_size", Kind::Integer),
     ("embeddings.timeout_seconds", Kind::Integer),
+    ("llm.provider", Kind::Text),
+    ("llm.base_url", Kind::Text),
+    ("llm.model", Kind::Text),
+    ("llm.temperature", Kind::Float),
+    ("llm.max_tokens", Kind::Integer),
+    ("llm.context_tokens", Kind::Integer),
+    ("llm.connect_timeout_seconds", Kind::Integer),
+    ("llm.first_token_timeout_seconds", Kind::Integer),
+    ("llm.timeout_seconds", Kind::Integer),
 ];
 
 /// `widget.token_expire_days` -> `DOCENT_WIDGET_TOKEN_EXPIRE_DAYS`.
@@ -376,6 +435,7 @@ impl Config {
             secret_key: secret(env, "DOCENT_SECRET_KEY")?,
             admin_password: secret(env, "DOCENT_ADMIN_PASSWORD")?,
             embeddings_api_key: secret(env, "DOCENT_EMBEDDINGS_API_KEY")?,
+            llm_api_key: secret(env, "DOCENT_LLM_API_KEY")?,
         };
         config.validate()?;
         Ok(config)
@@ -444,6 +504,24 @@ impl Config {
                 ));
             }
             self.embeddings.base_url = base_url("embeddings.base_url", &self.embeddings.base_url)?;
+        }
+        let l = &self.llm;
+        range("llm.max_tokens", l.max_tokens.into(), 16, 32_768)?;
+        range("llm.context_tokens", l.context_tokens.into(), 512, 1_000_000)?;
+        range("llm.connect_timeout_seconds", l.connect_timeout_seconds.into(), 1, 120)?;
+        range("llm.first_token_timeout_seconds", l.first_token_timeout_seconds.into(), 1, 600)?;
+        range("llm.timeout_seconds", l.timeout_seconds.into(), 1, 3600)?;
+        if !(0.0..=2.0).contains(&l.temperature) {
+            return Err(ConfigError::new("llm.temperature", "must be between 0 and 2"));
+        }
+        if l.provider == LlmProviderKind::Openai {
+            if l.base_url.is_empty() || l.model.trim().is_empty() {
+                return Err(ConfigError::new(
+                    if l.base_url.is_empty() { "llm.base_url" } else { "llm.model" },
+                    "is required with provider \"openai\" (e.g. base_url http://localhost:11434/v1, model llama3.2)",
+                ));
+            }
+            self.llm.base_url = base_url("llm.base_url", &self.llm.base_url)?;
         }
         range("http.json_limit_bytes", self.http.json_limit_bytes as u64, 1024, 1024 * 1024 * 1024)?;
         range("database.max_connections", self.database.max_connections.into(), 1, 1000)?;
@@ -575,6 +653,12 @@ fn env_value(name: &str, raw: &str, kind: Kind) -> Result<toml::Value, ConfigErr
         Kind::Integer => toml::Value::Integer(
             raw.parse()
                 .map_err(|_| ConfigError::new(name, format!("must be a whole number (got {raw:?})")))?,
+        ),
+        Kind::Float => toml::Value::Float(
+            raw.parse()
+                .ok()
+                .filter(|v: &f64| v.is_finite())
+                .ok_or_else(|| ConfigError::new(name, format!("must be a number (got {raw:?})")))?,
         ),
         Kind::Boolean => toml::Value::Boolean(match raw.to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => true,

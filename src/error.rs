@@ -42,6 +42,10 @@ pub enum Code {
     /// A URL that points at a loopback, private or otherwise internal address.
     UrlNotAllowed,
     RateLimited,
+    /// The language model failed, or answered something that is not a reply.
+    LlmUnavailable,
+    /// The language model took too long.
+    LlmTimeout,
     Internal,
     Unavailable,
 }
@@ -79,6 +83,8 @@ impl Code {
             Self::ValidationFailed => ("validation_failed", S::UNPROCESSABLE_ENTITY),
             Self::UrlNotAllowed => ("url_not_allowed", S::UNPROCESSABLE_ENTITY),
             Self::RateLimited => ("rate_limited", S::TOO_MANY_REQUESTS),
+            Self::LlmUnavailable => ("llm_unavailable", S::BAD_GATEWAY),
+            Self::LlmTimeout => ("llm_timeout", S::GATEWAY_TIMEOUT),
             Self::Internal => ("internal_error", S::INTERNAL_SERVER_ERROR),
             Self::Unavailable => ("service_unavailable", S::SERVICE_UNAVAILABLE),
         }

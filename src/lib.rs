@@ -20,6 +20,8 @@ pub mod error;
 pub mod http;
 /// `docent ingest`, `docent search` and `docent reindex`.
 pub mod ingest_cli;
+/// Language models behind `LlmProvider` (OpenAI-compatible, streamed).
+pub mod llm;
 /// Prometheus metrics kept per application.
 pub mod metrics;
 /// The knowledge base: extraction, chunking, the job queue, the keyword index, search.

@@ -45,6 +45,7 @@ impl Application {
                     config.data_dir.join("index").display()
                 )
             })?;
+        let llm = crate::llm::from_config(&config).context("cannot set up the language model")?;
         let state = AppState {
             config,
             store,
@@ -52,6 +53,7 @@ impl Application {
             metrics: Arc::new(Metrics::new()),
             openapi: http::openapi(),
             knowledge,
+            llm,
         };
         Ok(Self { listener, state, bootstrap })
     }

@@ -6,6 +6,7 @@ use utoipa::openapi::OpenApi;
 
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::llm::LlmProvider;
 use crate::metrics::Metrics;
 use crate::rag::KnowledgeBase;
 use crate::store::Store;
@@ -17,6 +18,8 @@ pub struct AppState {
     pub auth: Auth,
     pub metrics: Arc<Metrics>,
     pub knowledge: Arc<KnowledgeBase>,
+    /// The language model that writes replies; `None`: replies quote passages.
+    pub llm: Option<Arc<dyn LlmProvider>>,
     /// The OpenAPI document, generated from the routes at start.
     pub openapi: Arc<OpenApi>,
 }

@@ -6,6 +6,7 @@ pub mod extractive;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::llm::ChatMessage;
 use crate::rag::{KnowledgeBase, Passage, RagError, SearchMode};
 
 /// What a bot says when its documents hold nothing relevant enough.
@@ -66,29 +67,97 @@ impl Reply {
     }
 }
 
-/// Answers `question` from the workspace's documents without a language model.
-pub async fn answer(
+/// The passages for `question` in the workspace, best first.
+pub async fn passages(
     knowledge: &KnowledgeBase,
     workspace_id: i64,
     question: &str,
-    fallback: &str,
-) -> Result<Reply, RagError> {
-    let passages = knowledge.search(workspace_id, question, PASSAGES, SearchMode::Hybrid).await?;
-    if !relevant(&passages) {
-        return Ok(Reply::fallback(fallback));
+) -> Result<Vec<Passage>, RagError> {
+    knowledge.search(workspace_id, question, PASSAGES, SearchMode::Hybrid).await
+}
+
+/// Whether the passages are close enough to the question to answer from.
+pub fn relevant(passages: &[Passage]) -> bool {
+    let best = passages.iter().filter_map(|p| p.similarity).reduce(f32::max);
+    !passages.is_empty() && best.is_none_or(|cosine| cosine >= MIN_SIMILARITY)
+}
+
+/// The reply without a language model: quotes of the passages, or the fallback.
+pub fn extractive_reply(question: &str, passages: &[Passage], fallback: &str) -> Reply {
+    if !relevant(passages) {
+        return Reply::fallback(fallback);
     }
-    Ok(match extractive::answer(question, &passages) {
+    match extractive::answer(question, passages) {
         Some((text, quoted)) => Reply {
             text,
             sources: quoted.iter().map(|&i| Source::of(&passages[i])).collect(),
             answered: true,
         },
         None => Reply::fallback(fallback),
-    })
+    }
 }
 
-/// Whether the passages are close enough to the question to answer from.
-fn relevant(passages: &[Passage]) -> bool {
-    let best = passages.iter().filter_map(|p| p.similarity).reduce(f32::max);
-    !passages.is_empty() && best.is_none_or(|cosine| cosine >= MIN_SIMILARITY)
+/// The fallback reply, for when nothing relevant was found.
+pub fn fallback(message: &str) -> Reply {
+    Reply::fallback(message)
+}
+
+/// The sources of a generated reply: the passages it was given.
+pub fn sources(passages: &[Passage]) -> Vec<Source> {
+    passages.iter().map(Source::of).collect()
+}
+
+/// What the model is told besides the bot's own instructions.
+const RULES: &str = "Answer the visitor's question using only the numbered passages below, which come from \
+     this website's documentation. If they do not contain the answer, say plainly that you could not find it \
+     in the documentation and suggest rephrasing or contacting the site's team; never invent facts, links or \
+     commands. Be brief and friendly, answer in the visitor's language, and use Markdown lists and code where \
+     they help. You may mention the title of a passage you rely on.";
+/// The instructions when the bot has none of its own.
+const DEFAULT_SYSTEM_PROMPT: &str = "You are the helpful assistant of this website.";
+
+/// Tokens a text costs, roughly (four characters a token, as for English).
+fn tokens(text: &str) -> usize {
+    text.chars().count().div_ceil(4)
+}
+
+/// The prompt for a language model: the bot's instructions and the rules with
+/// the passages, then as much of the recent conversation as fits in `budget`
+/// tokens (newest kept first), then the question. Passages that do not fit are
+/// left out from the least relevant.
+pub fn prompt(
+    system_prompt: &str,
+    passages: &[Passage],
+    history: &[(String, String)],
+    question: &str,
+    budget: usize,
+) -> Vec<ChatMessage> {
+    let instructions =
+        if system_prompt.trim().is_empty() { DEFAULT_SYSTEM_PROMPT } else { system_prompt.trim() };
+    let mut system = format!("{instructions}\n\n{RULES}\n\nPassages:");
+    let mut used = tokens(&system) + tokens(question);
+    for (n, passage) in passages.iter().enumerate() {
+        let hit = &passage.hit;
+        let place = if hit.heading_path.is_empty() { hit.title.clone() } else { hit.heading_path.clone() };
+        let block = format!("\n\n[{}] {place}\n{}", n + 1, hit.text.trim());
+        if used + tokens(&block) > budget {
+            break;
+        }
+        used += tokens(&block);
+        system.push_str(&block);
+    }
+    let mut earlier = Vec::new();
+    for (role, content) in history.iter().rev() {
+        if used + tokens(content) > budget {
+            break;
+        }
+        used += tokens(content);
+        let role = if role == "assistant" { "assistant" } else { "user" };
+        earlier.push(ChatMessage { role, content: content.clone() });
+    }
+    earlier.reverse();
+    let mut messages = vec![ChatMessage { role: "system", content: system }];
+    messages.extend(earlier);
+    messages.push(ChatMessage { role: "user", content: question.to_owned() });
+    messages
 }

@@ -25,6 +25,7 @@ use super::visitors::VisitorAccess;
 use crate::chat::{self, Source};
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code, ErrorBody};
+use crate::llm::{LlmError, Usage};
 use crate::state::AppState;
 use crate::store::{NewMessage, WidgetBot};
 
@@ -65,6 +66,8 @@ pub struct ChatReply {
         (status = 403, description = "`origin_not_allowed` or `bot_inactive`", body = ErrorBody),
         (status = 404, description = "No such session of this bot", body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 502, description = "`llm_unavailable`: the language model failed", body = ErrorBody),
+        (status = 504, description = "`llm_timeout`: the language model took too long", body = ErrorBody),
     ))]
 async fn chat(
     State(state): State<AppState>,
@@ -142,19 +145,50 @@ async fn turn(
         }
     };
     let result = async {
-        let reply = chat::answer(&state.knowledge, bot.workspace_id, &question, chat::DEFAULT_FALLBACK)
+        let passages = chat::passages(&state.knowledge, bot.workspace_id, &question)
             .await
             .map_err(ApiError::internal)?;
-        for delta in deltas(&reply.text) {
-            send(json_event("delta", &serde_json::json!({ "text": delta }))).await;
-        }
-        send(json_event("sources", &reply.sources)).await;
+        let (text, sources, usage) = match &state.llm {
+            Some(llm) if chat::relevant(&passages) => {
+                let mut history: Vec<(String, String)> = state
+                    .store
+                    .session_messages(bot.id, &session_id)
+                    .await?
+                    .into_iter()
+                    .map(|m| (m.role, m.content))
+                    .collect();
+                history.pop(); // the question, stored a moment ago, goes last on its own
+                let budget = usize::try_from(state.config.llm.context_tokens).unwrap_or(usize::MAX);
+                let messages = chat::prompt(&bot.system_prompt, &passages, &history, &question, budget);
+                let (pieces, mut received) = mpsc::channel::<String>(64);
+                let forward = async {
+                    let mut text = String::new();
+                    while let Some(piece) = received.recv().await {
+                        send(json_event("delta", &serde_json::json!({ "text": piece }))).await;
+                        text.push_str(&piece);
+                    }
+                    text
+                };
+                let (usage, text) = tokio::join!(llm.reply(&messages, pieces), forward);
+                (text, chat::sources(&passages), usage.map_err(llm_error)?)
+            }
+            _ => {
+                let reply = chat::extractive_reply(&question, &passages, chat::DEFAULT_FALLBACK);
+                for delta in deltas(&reply.text) {
+                    send(json_event("delta", &serde_json::json!({ "text": delta }))).await;
+                }
+                (reply.text, reply.sources, Usage::default())
+            }
+        };
+        send(json_event("sources", &sources)).await;
         let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
-        let mut stored = NewMessage::text(&session_id, bot.id, "assistant", &reply.text, now_ms());
-        stored.sources = serde_json::to_value(&reply.sources).map_err(ApiError::internal)?;
+        let mut stored = NewMessage::text(&session_id, bot.id, "assistant", &text, now_ms());
+        stored.sources = serde_json::to_value(&sources).map_err(ApiError::internal)?;
         stored.latency_ms = Some(latency);
+        stored.prompt_tokens = usage.prompt_tokens;
+        stored.completion_tokens = usage.completion_tokens;
         let message_id = state.store.add_message(&stored).await?;
-        Ok::<_, ApiError>(ChatReply { session_id, message_id, reply: reply.text, sources: reply.sources })
+        Ok::<_, ApiError>(ChatReply { session_id, message_id, reply: text, sources })
     }
     .await;
     match &result {
@@ -175,6 +209,18 @@ async fn turn(
         }
     }
     result
+}
+
+fn llm_error(err: LlmError) -> ApiError {
+    tracing::warn!(error = %err, "the language model failed");
+    match err {
+        LlmError::Timeout(_) => {
+            ApiError::new(Code::LlmTimeout, "The assistant took too long to answer. Please try again.")
+        }
+        LlmError::Unavailable(_) => {
+            ApiError::new(Code::LlmUnavailable, "The assistant cannot answer right now. Please try again.")
+        }
+    }
 }
 
 fn json_event(name: &str, data: &impl Serialize) -> Event {

@@ -13,7 +13,7 @@ const ACCOUNT_DOC: &str = "# Account\n\n## Password\n\nAccounts are free for eve
      Invoices are sent on the first day of each month.";
 
 /// A bot answering from one document, a widget token, and a started session.
-async fn visitor(app: &TestApp, workspace_name: &str) -> (String, String, i64) {
+pub async fn visitor(app: &TestApp, workspace_name: &str) -> (String, String, i64) {
     let owner = app.admin_token().await;
     let workspace = app.workspace(&owner, workspace_name).await;
     let response = app
@@ -43,7 +43,13 @@ async fn visitor(app: &TestApp, workspace_name: &str) -> (String, String, i64) {
     (token, started["session_id"].as_str().unwrap().to_owned(), bot)
 }
 
-async fn ask(app: &TestApp, token: &str, session_id: &str, message: &str, stream: bool) -> reqwest::Response {
+pub async fn ask(
+    app: &TestApp,
+    token: &str,
+    session_id: &str,
+    message: &str,
+    stream: bool,
+) -> reqwest::Response {
     let mut request = app.client.post(app.url("/widget/chat")).bearer_auth(token);
     if stream {
         request = request.header("accept", "text/event-stream");
@@ -51,7 +57,7 @@ async fn ask(app: &TestApp, token: &str, session_id: &str, message: &str, stream
     request.json(&json!({"session_id": session_id, "message": message})).send().await.unwrap()
 }
 
-async fn history(app: &TestApp, token: &str, session_id: &str) -> Vec<Value> {
+pub async fn history(app: &TestApp, token: &str, session_id: &str) -> Vec<Value> {
     let path = format!("/widget/session/{session_id}/messages");
     let body: Value =
         app.client.get(app.url(&path)).bearer_auth(token).send().await.unwrap().json().await.unwrap();
@@ -59,7 +65,7 @@ async fn history(app: &TestApp, token: &str, session_id: &str) -> Vec<Value> {
 }
 
 /// (event, data) pairs of an SSE body.
-fn events(body: &str) -> Vec<(String, Value)> {
+pub fn events(body: &str) -> Vec<(String, Value)> {
     body.split("\n\n")
         .filter_map(|block| {
             let mut name = None;

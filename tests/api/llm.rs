@@ -1,0 +1,213 @@
+//! Replies written by a language model: a real HTTP server in the test speaks
+//! the OpenAI chat-completions streaming protocol, and misbehaves on demand.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::StatusCode as AxumStatus;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::chat::{ask, events, history, visitor};
+use crate::helpers::{TestApp, assert_error, spawn_app_with};
+
+/// How the fake provider answers the next requests.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// Streams the reply in pieces, then usage and `[DONE]`.
+    Answer,
+    /// 500 with an error body.
+    Fail,
+    /// 429 once, then answers.
+    BusyOnce,
+    /// Headers, then nothing ever.
+    Silent,
+    /// One piece, then the connection ends.
+    Cut,
+}
+
+const PIECES: [&str; 4] = ["Open ", "Settings, ", "then **Security**", "."];
+
+struct Provider {
+    mode: Mutex<Mode>,
+    requests: Mutex<Vec<Value>>,
+}
+
+async fn completions(State(p): State<Arc<Provider>>, axum::Json(body): axum::Json<Value>) -> Response {
+    p.requests.lock().unwrap().push(body);
+    let mode = {
+        let mut mode = p.mode.lock().unwrap();
+        let now = *mode;
+        if now == Mode::BusyOnce {
+            *mode = Mode::Answer;
+        }
+        now
+    };
+    let sse = |chunks: Vec<String>| {
+        let stream = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
+        ([("content-type", "text/event-stream")], Body::from_stream(stream)).into_response()
+    };
+    let piece =
+        |text: &str| format!("data: {}\n\n", json!({"choices": [{"index": 0, "delta": {"content": text}}]}));
+    match mode {
+        Mode::Answer => {
+            let mut chunks: Vec<String> =
+                vec![format!("data: {}\n\n", json!({"choices": [{"delta": {"role": "assistant"}}]}))];
+            chunks.extend(PIECES.iter().map(|p| piece(p)));
+            chunks
+                .push(format!("data: {}\n\n", json!({"choices": [{"delta": {}, "finish_reason": "stop"}]})));
+            chunks.push(format!(
+                "data: {}\n\n",
+                json!({"choices": [], "usage": {"prompt_tokens": 321, "completion_tokens": 9}})
+            ));
+            chunks.push("data: [DONE]\n\n".into());
+            sse(chunks)
+        }
+        Mode::Fail => (AxumStatus::INTERNAL_SERVER_ERROR, "model crashed").into_response(),
+        Mode::BusyOnce => (AxumStatus::TOO_MANY_REQUESTS, "slow down").into_response(),
+        Mode::Silent => {
+            let never = futures_util::stream::pending::<Result<String, std::io::Error>>();
+            ([("content-type", "text/event-stream")], Body::from_stream(never)).into_response()
+        }
+        Mode::Cut => sse(vec![piece("Open ")]),
+    }
+}
+
+async fn start_provider() -> (SocketAddr, Arc<Provider>) {
+    let provider = Arc::new(Provider { mode: Mutex::new(Mode::Answer), requests: Mutex::new(Vec::new()) });
+    let app = Router::new().route("/v1/chat/completions", post(completions)).with_state(provider.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (addr, provider)
+}
+
+async fn app_with_llm() -> (TestApp, Arc<Provider>) {
+    let (addr, provider) = start_provider().await;
+    let app = spawn_app_with(|config| {
+        config.llm.provider = docent::config::LlmProviderKind::Openai;
+        config.llm.base_url = format!("http://{addr}/v1");
+        config.llm.model = "test-model".into();
+        config.llm.first_token_timeout_seconds = 1;
+    })
+    .await;
+    (app, provider)
+}
+
+fn set(provider: &Provider, mode: Mode) {
+    *provider.mode.lock().unwrap() = mode;
+}
+
+#[tokio::test]
+async fn the_model_answers_from_the_passages_and_the_conversation() {
+    let (app, provider) = app_with_llm().await;
+    let (token, session_id, bot) = visitor(&app, "Help").await;
+    let owner = app.admin_token().await;
+    app.put(
+        &format!("/widget/bots/{bot}"),
+        &owner,
+        &json!({"system_prompt": "You are Acme's support assistant."}),
+    )
+    .await;
+
+    let response = ask(&app, &token, &session_id, "How do I reset my password?", false).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["reply"], PIECES.concat());
+    assert_eq!(answer["sources"][0]["title"], "Account help");
+
+    let sent = provider.requests.lock().unwrap()[0].clone();
+    assert_eq!(sent["model"], "test-model");
+    assert_eq!(sent["stream"], true);
+    let system = sent["messages"][0]["content"].as_str().unwrap();
+    assert_eq!(sent["messages"][0]["role"], "system");
+    assert!(system.starts_with("You are Acme's support assistant."), "{system}");
+    assert!(system.contains("only the numbered passages"), "{system}");
+    assert!(
+        system.contains("To reset your password, open Settings"),
+        "the passage is in the prompt: {system}"
+    );
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(sent["messages"][1], json!({"role": "user", "content": "How do I reset my password?"}));
+
+    // Streamed, with the earlier exchange in the prompt.
+    let response = ask(&app, &token, &session_id, "And where do I find the reset link?", true).await;
+    let events = events(&response.text().await.unwrap());
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["delta", "delta", "delta", "delta", "sources", "done"]);
+    let streamed: String = events[..4].iter().map(|(_, d)| d["text"].as_str().unwrap()).collect();
+    assert_eq!(streamed, PIECES.concat());
+    let sent = provider.requests.lock().unwrap()[1].clone();
+    let roles: Vec<&str> =
+        sent["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["system", "user", "assistant", "user"]);
+    assert_eq!(sent["messages"][1]["content"], "How do I reset my password?");
+    assert_eq!(sent["messages"][2]["content"], PIECES.concat());
+
+    // Stored, and in the owner's transcript.
+    let messages = history(&app, &token, &session_id).await;
+    assert_eq!(messages.len(), 4);
+    let transcript: Value =
+        app.get(&format!("/widget/bots/{bot}/sessions/{session_id}"), &owner).await.json().await.unwrap();
+    assert_eq!(transcript["messages"][3]["content"], PIECES.concat());
+}
+
+#[tokio::test]
+async fn provider_faults_are_reported_and_lose_nothing() {
+    let (app, provider) = app_with_llm().await;
+    let (token, session_id, _) = visitor(&app, "Help").await;
+
+    set(&provider, Mode::Fail);
+    assert_error(
+        ask(&app, &token, &session_id, "How do I reset my password?", false).await,
+        StatusCode::BAD_GATEWAY,
+        "llm_unavailable",
+    )
+    .await;
+    let response = ask(&app, &token, &session_id, "How do I reset my password?", true).await;
+    assert_eq!(response.status(), StatusCode::OK, "the stream had started");
+    let events = events(&response.text().await.unwrap());
+    assert_eq!(events.last().unwrap().0, "error");
+    assert_eq!(events.last().unwrap().1["code"], "llm_unavailable");
+
+    set(&provider, Mode::Cut);
+    assert_error(
+        ask(&app, &token, &session_id, "How do I reset my password?", false).await,
+        StatusCode::BAD_GATEWAY,
+        "llm_unavailable",
+    )
+    .await;
+
+    set(&provider, Mode::Silent);
+    assert_error(
+        ask(&app, &token, &session_id, "How do I reset my password?", false).await,
+        StatusCode::GATEWAY_TIMEOUT,
+        "llm_timeout",
+    )
+    .await;
+
+    // The visitor's messages were kept, and the session goes on.
+    set(&provider, Mode::BusyOnce);
+    let before = provider.requests.lock().unwrap().len();
+    let response = ask(&app, &token, &session_id, "How do I reset my password?", false).await;
+    assert_eq!(response.status(), StatusCode::OK, "a 429 is retried once");
+    assert_eq!(provider.requests.lock().unwrap().len(), before + 2);
+    let messages = history(&app, &token, &session_id).await;
+    let roles: Vec<&str> = messages.iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "user", "user", "user", "user", "assistant"]);
+}
+
+#[tokio::test]
+async fn without_relevant_passages_the_model_is_not_asked() {
+    let (app, provider) = app_with_llm().await;
+    let (token, session_id, _) = visitor(&app, "Help").await;
+    let answer: Value =
+        ask(&app, &token, &session_id, "Do you ship to Antarctica?", false).await.json().await.unwrap();
+    assert_eq!(answer["reply"], docent::chat::DEFAULT_FALLBACK);
+    assert!(provider.requests.lock().unwrap().is_empty());
+}
