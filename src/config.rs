@@ -95,6 +95,14 @@ pub struct WidgetConfig {
     pub max_sessions_per_bot: u32,
     /// Origins allowed for every bot, besides each bot's own list.
     pub allowed_origins: Vec<String>,
+    /// Visitor requests from one client address (an IPv6 /64) per minute.
+    pub requests_per_address_per_minute: u32,
+    /// Sessions one client address may start per hour.
+    pub sessions_per_address_per_hour: u32,
+    /// Messages a visitor may send in one session per minute.
+    pub messages_per_session_per_minute: u32,
+    /// Messages all of one bot's visitors may send per day; 0: no limit.
+    pub daily_messages_per_bot: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -302,6 +310,10 @@ impl Default for WidgetConfig {
             session_timeout_minutes: 30,
             max_sessions_per_bot: 1000,
             allowed_origins: Vec::new(),
+            requests_per_address_per_minute: 120,
+            sessions_per_address_per_hour: 60,
+            messages_per_session_per_minute: 12,
+            daily_messages_per_bot: 0,
         }
     }
 }
@@ -357,6 +369,10 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("widget.session_timeout_minutes", Kind::Integer),
     ("widget.max_sessions_per_bot", Kind::Integer),
     ("widget.allowed_origins", Kind::List),
+    ("widget.requests_per_address_per_minute", Kind::Integer),
+    ("widget.sessions_per_address_per_hour", Kind::Integer),
+    ("widget.messages_per_session_per_minute", Kind::Integer),
+    ("widget.daily_messages_per_bot", Kind::Integer),
     ("ingest.max_file_mb", Kind::Integer),
     ("ingest.chunk_size", Kind::Integer),
     ("ingest.chunk_overlap", Kind::Integer),
@@ -470,6 +486,15 @@ impl Config {
         range("widget.refresh_grace_days", w.refresh_grace_days.into(), 0, 3650)?;
         range("widget.session_timeout_minutes", w.session_timeout_minutes.into(), 1, 7 * 24 * 60)?;
         range("widget.max_sessions_per_bot", w.max_sessions_per_bot.into(), 1, 100_000_000)?;
+        range(
+            "widget.requests_per_address_per_minute",
+            w.requests_per_address_per_minute.into(),
+            1,
+            1_000_000,
+        )?;
+        range("widget.sessions_per_address_per_hour", w.sessions_per_address_per_hour.into(), 1, 1_000_000)?;
+        range("widget.messages_per_session_per_minute", w.messages_per_session_per_minute.into(), 1, 10_000)?;
+        range("widget.daily_messages_per_bot", w.daily_messages_per_bot.into(), 0, 1_000_000_000)?;
         let mut origins = Vec::with_capacity(w.allowed_origins.len());
         for origin in &w.allowed_origins {
             origins.push(

@@ -109,8 +109,8 @@ impl Application {
 /// How long open requests may run on after a stop signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Every ten minutes: forget refresh tokens that expired over a day ago and
-/// login-throttle windows that are over.
+/// Every ten minutes: forget refresh tokens that expired over a day ago, and
+/// login-throttle and rate-limit windows that are over.
 async fn housekeeping(state: AppState, stop: impl Future<Output = ()>) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -122,7 +122,11 @@ async fn housekeeping(state: AppState, stop: impl Future<Output = ()>) {
         }
         let now = now_ms();
         let lockout = i64::from(state.config.auth.lockout_minutes) * 60_000;
-        match state.store.purge_expired(now - 86_400_000, now - lockout).await {
+        let purged = match state.store.purge_expired(now - 86_400_000, now - lockout).await {
+            Ok(rows) => state.store.purge_rate_limits(now).await.map(|more| rows + more),
+            Err(err) => Err(err),
+        };
+        match purged {
             Ok(0) => {}
             Ok(rows) => tracing::debug!(rows, "purged expired logins and throttle windows"),
             Err(err) => {

@@ -311,7 +311,7 @@ fn throttle_key_for_user(username: &str) -> String {
 
 /// The throttle key of a client address. An IPv6 client usually holds a whole
 /// /64, so that is the unit; IPv4-mapped addresses count as IPv4.
-fn throttle_key_for_addr(ip: IpAddr) -> String {
+pub(crate) fn throttle_key_for_addr(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => format!("addr:{v4}"),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -21,7 +21,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::bots::is_session_id;
 use super::extract::Json;
-use super::visitors::VisitorAccess;
+use super::visitors::{VisitorAccess, limit};
 use crate::chat::{self, Source};
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code, ErrorBody};
@@ -66,12 +66,13 @@ pub struct ChatReply {
         (status = 403, description = "`origin_not_allowed` or `bot_inactive`", body = ErrorBody),
         (status = 404, description = "No such session of this bot", body = ErrorBody),
         (status = 422, body = ErrorBody),
+        (status = 429, description = "`rate_limited`: too many messages in this session, or the bot's daily budget", body = ErrorBody),
         (status = 502, description = "`llm_unavailable`: the language model failed", body = ErrorBody),
         (status = 504, description = "`llm_timeout`: the language model took too long", body = ErrorBody),
     ))]
 async fn chat(
     State(state): State<AppState>,
-    VisitorAccess(visitor): VisitorAccess,
+    VisitorAccess { visitor, .. }: VisitorAccess,
     headers: HeaderMap,
     Json(input): Json<ChatInput>,
 ) -> Result<Response, ApiError> {
@@ -89,6 +90,11 @@ async fn chat(
         .ok_or_else(|| ApiError::not_found("Session"))?;
     if session.status != "active" {
         return Err(ApiError::new(Code::SessionExpired, "This conversation has ended; start a new one."));
+    }
+    let limits = &state.config.widget;
+    limit(&state, &format!("chat:{session_id}"), 60_000, limits.messages_per_session_per_minute).await?;
+    if limits.daily_messages_per_bot > 0 {
+        limit(&state, &format!("day:{}", bot.id), 86_400_000, limits.daily_messages_per_bot).await?;
     }
     let started = Instant::now();
     state.store.add_message(&NewMessage::text(&session_id, bot.id, "user", &message, now_ms())).await?;

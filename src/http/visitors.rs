@@ -20,7 +20,8 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::bots::is_session_id;
-use super::extract::{Json, Path, bearer, single_line};
+use super::extract::{ClientAddr, Json, Path, bearer, single_line};
+use crate::auth::throttle_key_for_addr;
 use crate::auth::tokens::random_token;
 use crate::auth::widget::Visitor;
 use crate::bots::origin_allowed;
@@ -85,13 +86,47 @@ pub(super) fn origin_refused() -> ApiError {
     ApiError::new(Code::OriginNotAllowed, "This assistant is not available on this website.")
 }
 
-/// A visitor request: a valid widget token from an allowed origin.
-pub struct VisitorAccess(pub Visitor);
+/// Counts a hit on `key` and refuses it with 429 and `Retry-After` past `max`
+/// in a window of `window_ms`. The count is in the database, so every node
+/// shares it.
+pub(super) async fn limit(state: &AppState, key: &str, window_ms: i64, max: u32) -> Result<(), ApiError> {
+    let now = now_ms();
+    let (hits, ends) = state.store.hit_rate_limit(key, now, window_ms).await?;
+    if hits > i64::from(max) {
+        let wait = u64::try_from((ends - now).max(0) / 1000 + 1).unwrap_or(1);
+        return Err(ApiError::new(
+            Code::RateLimited,
+            "Too many requests. Please wait a moment and try again.",
+        )
+        .retry_after(wait));
+    }
+    Ok(())
+}
+
+/// The per-minute limit of visitor requests from one client address (an IPv6 /64).
+pub(super) async fn limit_address(state: &AppState, client: &ClientAddr) -> Result<(), ApiError> {
+    match client.0 {
+        Some(ip) => {
+            let key = format!("visit:{}", throttle_key_for_addr(ip));
+            limit(state, &key, 60_000, state.config.widget.requests_per_address_per_minute).await
+        }
+        None => Ok(()),
+    }
+}
+
+/// A visitor request: a valid widget token from an allowed origin, within the
+/// client address's request limit.
+pub struct VisitorAccess {
+    pub visitor: Visitor,
+    pub client: ClientAddr,
+}
 
 impl FromRequestParts<AppState> for VisitorAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let client = ClientAddr::from_request_parts(parts, state).await?;
+        limit_address(state, &client).await?;
         let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::new(
                 Code::Unauthorized,
@@ -100,7 +135,7 @@ impl FromRequestParts<AppState> for VisitorAccess {
         })?;
         let visitor = state.auth.visitor(token).await?;
         check_origin(state, &visitor.bot, &parts.headers)?;
-        Ok(Self(visitor))
+        Ok(Self { visitor, client })
     }
 }
 
@@ -135,17 +170,21 @@ pub struct Started {
         (status = 201, body = Started),
         (status = 401, description = "`invalid_token`, `token_expired` or `token_revoked`", body = ErrorBody),
         (status = 403, description = "`origin_not_allowed` or `bot_inactive`", body = ErrorBody),
-        (status = 429, description = "`session_limit`: the bot has `widget.max_sessions_per_bot` active sessions", body = ErrorBody),
+        (status = 429, description = "`session_limit` (the bot has `widget.max_sessions_per_bot` active sessions) or `rate_limited`", body = ErrorBody),
     ))]
 async fn start_session(
     State(state): State<AppState>,
-    VisitorAccess(visitor): VisitorAccess,
+    VisitorAccess { visitor, client }: VisitorAccess,
     Json(input): Json<StartInput>,
 ) -> Result<(StatusCode, Json<Started>), ApiError> {
     let visitor_id = match input.visitor_id.as_deref() {
         Some(id) => Some(single_line("visitor_id", id, 200)?.to_owned()),
         None => None,
     };
+    if let Some(ip) = client.0 {
+        let key = format!("start:{}", throttle_key_for_addr(ip));
+        limit(&state, &key, 3_600_000, state.config.widget.sessions_per_address_per_hour).await?;
+    }
     let now = now_ms();
     let session = NewChatSession {
         session_id: random_token(),
@@ -200,7 +239,7 @@ pub struct History {
     ))]
 async fn session_messages(
     State(state): State<AppState>,
-    VisitorAccess(visitor): VisitorAccess,
+    VisitorAccess { visitor, .. }: VisitorAccess,
     Path(session_id): Path<String>,
 ) -> Result<Json<History>, ApiError> {
     if !is_session_id(&session_id) {

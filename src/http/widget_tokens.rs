@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::{CurrentUser, Json, Query};
+use super::extract::{ClientAddr, CurrentUser, Json, Query};
 use crate::auth::tokens::token_hash;
 use crate::auth::widget::{IssuedWidgetToken, WidgetError};
 use crate::clock::now_ms;
@@ -134,9 +134,11 @@ pub struct TokenInput {
     ))]
 async fn refresh(
     State(state): State<AppState>,
+    client: ClientAddr,
     headers: HeaderMap,
     Json(input): Json<TokenInput>,
 ) -> Result<Json<IssuedWidgetToken>, ApiError> {
+    super::visitors::limit_address(&state, &client).await?;
     let site_allowed = |bot: &WidgetBot| super::visitors::check_origin(&state, bot, &headers).is_ok();
     Ok(Json(state.auth.refresh_widget_token(input.token.trim(), site_allowed).await?))
 }

@@ -102,6 +102,11 @@ pub trait WidgetTokens: Send + Sync {
         active_since: i64,
         max_active: i64,
     ) -> StoreResult<bool>;
+    /// Counts one hit for `key` in its window of `window_ms` (a window that has
+    /// ended starts over at `now`); returns the hits so far and when the window ends.
+    async fn hit_rate_limit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<(i64, i64)>;
+    /// Deletes windows that ended before `now`; returns how many.
+    async fn purge_rate_limits(&self, now: i64) -> StoreResult<u64>;
     /// Whether the token is of a bot in one of `user_id`'s workspaces.
     async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool>;
     /// The tokens of a bot in one of `user_id`'s workspaces, newest first.
@@ -214,6 +219,33 @@ macro_rules! impl_widget_tokens {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
+            }
+
+            async fn hit_rate_limit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<(i64, i64)> {
+                // One statement: concurrent hits on any node are each counted once.
+                Ok(sqlx::query_as(
+                    "INSERT INTO rate_limits (key, hits, window_start, expires_at) VALUES ($1, 1, $2, $2 + $3)
+                     ON CONFLICT (key) DO UPDATE SET
+                       hits = CASE WHEN rate_limits.expires_at <= $2 THEN 1 ELSE rate_limits.hits + 1 END,
+                       window_start = CASE WHEN rate_limits.expires_at <= $2 THEN $2
+                                           ELSE rate_limits.window_start END,
+                       expires_at = CASE WHEN rate_limits.expires_at <= $2 THEN $2 + $3
+                                         ELSE rate_limits.expires_at END
+                     RETURNING hits, expires_at",
+                )
+                .bind(key)
+                .bind(now)
+                .bind(window_ms)
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn purge_rate_limits(&self, now: i64) -> StoreResult<u64> {
+                Ok(sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected())
             }
 
             async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool> {

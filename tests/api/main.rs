@@ -10,6 +10,7 @@ mod edge;
 mod embeddings;
 mod fixtures;
 mod helpers;
+mod limits;
 mod llm;
 mod store;
 mod visitors;
