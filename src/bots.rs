@@ -37,6 +37,12 @@ pub struct BotInput {
     pub primary_color: Option<String>,
     /// Up to 8 characters of text or emoji, or an `https://` image URL.
     pub bubble_icon: Option<String>,
+    /// What the bot says when its documents hold nothing relevant, up to 1,000 characters.
+    pub fallback_message: Option<String>,
+    /// The language model to ask (up to 200 characters); `""`: the server's `llm.model`.
+    pub model: Option<String>,
+    /// 0-2, for the language model.
+    pub temperature: Option<f32>,
 }
 
 impl BotFields {
@@ -53,6 +59,9 @@ impl BotFields {
             position: "bottom-right".to_owned(),
             primary_color: "#2563eb".to_owned(),
             bubble_icon: "💬".to_owned(),
+            fallback_message: crate::chat::DEFAULT_FALLBACK.to_owned(),
+            model: None,
+            temperature: None,
         }
     }
 }
@@ -71,12 +80,22 @@ impl BotInput {
             position,
             primary_color,
             bubble_icon,
+            fallback_message,
+            model,
+            temperature,
         } = self;
         macro_rules! lay {
             ($($field:ident),*) => { $( if let Some(v) = $field { base.$field = v; } )* };
         }
         lay!(name, workspace_id, system_prompt, welcome_message, is_active, allowed_origins, theme, position);
-        lay!(primary_color, bubble_icon);
+        lay!(primary_color, bubble_icon, fallback_message);
+        if let Some(model) = model {
+            let model = model.trim();
+            base.model = (!model.is_empty()).then(|| model.to_owned());
+        }
+        if temperature.is_some() {
+            base.temperature = temperature;
+        }
         base
     }
 }
@@ -105,6 +124,22 @@ pub fn validate(bot: &mut BotFields) -> Result<(), FieldErrors> {
         fail("welcome_message", "must be at most 1,000 characters");
     } else if has_stray_control(&bot.welcome_message) {
         fail("welcome_message", "must not contain control characters other than line breaks and tabs");
+    }
+    bot.fallback_message = bot.fallback_message.trim().to_owned();
+    if bot.fallback_message.chars().count() > 1000 {
+        fail("fallback_message", "must be at most 1,000 characters");
+    } else if has_stray_control(&bot.fallback_message) {
+        fail("fallback_message", "must not contain control characters other than line breaks and tabs");
+    }
+    if let Some(model) = &bot.model
+        && (model.chars().count() > 200 || model.chars().any(char::is_control))
+    {
+        fail("model", "must be a model name of at most 200 characters");
+    }
+    if let Some(t) = bot.temperature
+        && !(0.0..=2.0).contains(&t)
+    {
+        fail("temperature", "must be between 0 and 2");
     }
     if !THEMES.contains(&bot.theme.as_str()) {
         fail("theme", "must be one of light, dark, auto");

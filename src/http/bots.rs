@@ -11,7 +11,7 @@ use crate::bots::{BotInput, validate};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::state::AppState;
-use crate::store::{Bot, BotFields, ChatSessionSummary, Message, Page, StatsAt};
+use crate::store::{Bot, BotFields, ChatSessionSummary, Message, Page, StatsAt, UnansweredQuestion};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -19,6 +19,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_bot, update_bot, delete_bot))
         .routes(routes!(list_sessions))
         .routes(routes!(get_session))
+        .routes(routes!(list_unanswered))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -206,6 +207,27 @@ async fn get_session(
         .ok_or_else(|| ApiError::not_found("Session"))?;
     let messages = state.store.session_messages(bot.id, &session_id).await?;
     Ok(Json(SessionTranscript { session, messages }))
+}
+
+/// The questions the bot could not answer from its documents, the same
+/// question counted together, most asked first: what to write documents about.
+#[utoipa::path(get, path = "/widget/bots/{id}/unanswered", tag = "bots", security(("bearer" = [])),
+    params(("id" = i64, Path), Paging), responses(
+        (status = 200, body = [UnansweredQuestion]),
+        (status = 404, body = ErrorBody),
+    ))]
+async fn list_unanswered(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Query(paging): Query<Paging>,
+) -> Result<Json<Vec<UnansweredQuestion>>, ApiError> {
+    let bot = state.visible_bot(&user, id).await?;
+    let limit = paging.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 500"));
+    }
+    Ok(Json(state.store.unanswered_questions(bot.id, limit).await?))
 }
 
 /// Session ids are URL-safe tokens; anything else names no session (and is never

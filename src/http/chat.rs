@@ -25,7 +25,7 @@ use super::visitors::{VisitorAccess, limit};
 use crate::chat::{self, Source};
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code, ErrorBody};
-use crate::llm::{LlmError, Usage};
+use crate::llm::{LlmError, ReplyOptions, Usage};
 use crate::state::AppState;
 use crate::store::{NewMessage, WidgetBot};
 
@@ -97,7 +97,8 @@ async fn chat(
         limit(&state, &format!("day:{}", bot.id), 86_400_000, limits.daily_messages_per_bot).await?;
     }
     let started = Instant::now();
-    state.store.add_message(&NewMessage::text(&session_id, bot.id, "user", &message, now_ms())).await?;
+    let question_id =
+        state.store.add_message(&NewMessage::text(&session_id, bot.id, "user", &message, now_ms())).await?;
 
     let streaming = headers
         .get(header::ACCEPT)
@@ -109,7 +110,7 @@ async fn chat(
     } else {
         (None, None)
     };
-    let turn = tokio::spawn(turn(state, bot, session_id, message, started, events));
+    let turn = tokio::spawn(turn(state, bot, session_id, (question_id, message), started, events));
     if let Some(receiver) = receiver {
         return Ok(stream(receiver));
     }
@@ -137,7 +138,7 @@ async fn turn(
     state: AppState,
     bot: WidgetBot,
     session_id: String,
-    question: String,
+    (question_id, question): (i64, String),
     started: Instant,
     events: Option<mpsc::Sender<Event>>,
 ) -> Result<ChatReply, ApiError> {
@@ -154,7 +155,9 @@ async fn turn(
         let passages = chat::passages(&state.knowledge, bot.workspace_id, &question)
             .await
             .map_err(ApiError::internal)?;
-        let (text, sources, usage) = match &state.llm {
+        let fallback =
+            if bot.fallback_message.is_empty() { chat::DEFAULT_FALLBACK } else { &bot.fallback_message };
+        let (text, sources, usage, answered) = match &state.llm {
             Some(llm) if chat::relevant(&passages) => {
                 let mut history: Vec<(String, String)> = state
                     .store
@@ -175,17 +178,23 @@ async fn turn(
                     }
                     text
                 };
-                let (usage, text) = tokio::join!(llm.reply(&messages, pieces), forward);
-                (text, chat::sources(&passages), usage.map_err(llm_error)?)
+                #[allow(clippy::cast_possible_truncation)]
+                let options =
+                    ReplyOptions { model: bot.model.clone(), temperature: bot.temperature.map(|t| t as f32) };
+                let (usage, text) = tokio::join!(llm.reply(&messages, &options, pieces), forward);
+                (text, chat::sources(&passages), usage.map_err(llm_error)?, true)
             }
             _ => {
-                let reply = chat::extractive_reply(&question, &passages, chat::DEFAULT_FALLBACK);
+                let reply = chat::extractive_reply(&question, &passages, fallback);
                 for delta in deltas(&reply.text) {
                     send(json_event("delta", &serde_json::json!({ "text": delta }))).await;
                 }
-                (reply.text, reply.sources, Usage::default())
+                (reply.text, reply.sources, Usage::default(), reply.answered)
             }
         };
+        if !answered {
+            state.store.mark_unanswered(question_id).await?;
+        }
         send(json_event("sources", &sources)).await;
         let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let mut stored = NewMessage::text(&session_id, bot.id, "assistant", &text, now_ms());

@@ -22,6 +22,13 @@ pub struct ChatMessage {
     pub content: String,
 }
 
+/// A bot's own choices, over the server's `llm.model` and `llm.temperature`.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyOptions {
+    pub model: Option<String>,
+    pub temperature: Option<f32>,
+}
+
 /// How many tokens a reply took, as the provider counted them (when it says).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Usage {
@@ -43,7 +50,12 @@ pub enum LlmError {
 pub trait LlmProvider: Send + Sync {
     /// Streams the reply to `messages` into `deltas`, piece by piece, and returns
     /// the usage. A receiver that went away does not stop the reply.
-    async fn reply(&self, messages: &[ChatMessage], deltas: mpsc::Sender<String>) -> Result<Usage, LlmError>;
+    async fn reply(
+        &self,
+        messages: &[ChatMessage],
+        options: &ReplyOptions,
+        deltas: mpsc::Sender<String>,
+    ) -> Result<Usage, LlmError>;
 }
 
 /// The configured provider, or `None` for extractive replies.

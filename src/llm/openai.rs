@@ -16,7 +16,7 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{ChatMessage, LlmError, LlmProvider, Usage};
+use super::{ChatMessage, LlmError, LlmProvider, ReplyOptions, Usage};
 use crate::config::Config;
 
 /// Wait before the one retry.
@@ -84,11 +84,16 @@ impl OpenAiProvider {
     }
 
     /// Sends the request, retrying once on a connection error or a 429.
-    async fn open(&self, messages: &[ChatMessage], deadline: Instant) -> Result<reqwest::Response, LlmError> {
+    async fn open(
+        &self,
+        messages: &[ChatMessage],
+        options: &ReplyOptions,
+        deadline: Instant,
+    ) -> Result<reqwest::Response, LlmError> {
         let body = serde_json::json!({
-            "model": self.model,
+            "model": options.model.as_deref().unwrap_or(&self.model),
             "messages": messages,
-            "temperature": self.temperature,
+            "temperature": options.temperature.unwrap_or(self.temperature),
             "max_tokens": self.max_tokens,
             "stream": true,
         });
@@ -128,11 +133,16 @@ impl OpenAiProvider {
 
 #[async_trait]
 impl LlmProvider for OpenAiProvider {
-    async fn reply(&self, messages: &[ChatMessage], deltas: mpsc::Sender<String>) -> Result<Usage, LlmError> {
+    async fn reply(
+        &self,
+        messages: &[ChatMessage],
+        options: &ReplyOptions,
+        deltas: mpsc::Sender<String>,
+    ) -> Result<Usage, LlmError> {
         let started = Instant::now();
         let end = started + self.total;
         let first_deadline = (started + self.first_token).min(end);
-        let response = self.open(messages, first_deadline).await?;
+        let response = self.open(messages, options, first_deadline).await?;
         let mut body = response.bytes_stream();
         let mut buffer: Vec<u8> = Vec::new();
         let mut usage = Usage::default();

@@ -65,7 +65,7 @@ pub struct Workspace {
 }
 
 /// The editable fields of a bot, as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct BotFields {
     pub workspace_id: i64,
     pub name: String,
@@ -77,6 +77,9 @@ pub struct BotFields {
     pub position: String,
     pub primary_color: String,
     pub bubble_icon: String,
+    pub fallback_message: String,
+    pub model: Option<String>,
+    pub temperature: Option<f32>,
 }
 
 /// A bot with its usage figures.
@@ -98,6 +101,12 @@ pub struct Bot {
     pub primary_color: String,
     /// A short text or emoji, or an `https://` image URL.
     pub bubble_icon: String,
+    /// What the bot says when its documents hold nothing relevant.
+    pub fallback_message: String,
+    /// The language model it asks for; `null`: the server's `llm.model`.
+    pub model: Option<String>,
+    /// 0-2; `null`: the server's `llm.temperature`.
+    pub temperature: Option<f32>,
     #[serde(with = "serde_rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
@@ -120,6 +129,9 @@ impl Bot {
             position: self.position.clone(),
             primary_color: self.primary_color.clone(),
             bubble_icon: self.bubble_icon.clone(),
+            fallback_message: self.fallback_message.clone(),
+            model: self.model.clone(),
+            temperature: self.temperature,
         }
     }
 }

@@ -30,6 +30,9 @@ pub(super) struct BotRow {
     position: String,
     primary_color: String,
     bubble_icon: String,
+    fallback_message: String,
+    model: Option<String>,
+    temperature: Option<f64>,
     created_at: i64,
     updated_at: i64,
     total_sessions: i64,
@@ -55,6 +58,10 @@ impl TryFrom<BotRow> for Bot {
             position: row.position,
             primary_color: row.primary_color,
             bubble_icon: row.bubble_icon,
+            fallback_message: row.fallback_message,
+            model: row.model,
+            #[allow(clippy::cast_possible_truncation)]
+            temperature: row.temperature.map(|t| t as f32),
             created_at: row.created_at,
             updated_at: row.updated_at,
             stats: BotStats {
@@ -129,7 +136,7 @@ macro_rules! bot_select {
     () => {
         "SELECT b.id, b.workspace_id, b.name, b.system_prompt, b.welcome_message, b.is_active,
                 b.allowed_origins, b.theme, b.position, b.primary_color, b.bubble_icon,
-                b.created_at, b.updated_at,
+                b.fallback_message, b.model, b.temperature, b.created_at, b.updated_at,
                 (SELECT COUNT(*) FROM chat_sessions s WHERE s.bot_id = b.id) AS total_sessions,
                 (SELECT COUNT(*) FROM chat_sessions s
                   WHERE s.bot_id = b.id AND s.ended_at IS NULL AND s.last_activity_at >= $2) AS active_sessions,
@@ -520,8 +527,8 @@ macro_rules! impl_store {
                 Ok(sqlx::query_scalar(
                     "INSERT INTO bots (workspace_id, name, system_prompt, welcome_message, is_active,
                                        allowed_origins, theme, position, primary_color, bubble_icon,
-                                       created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+                                       created_at, updated_at, fallback_message, model, temperature)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14)
                      RETURNING id",
                 )
                 .bind(bot.workspace_id)
@@ -535,6 +542,9 @@ macro_rules! impl_store {
                 .bind(&bot.primary_color)
                 .bind(&bot.bubble_icon)
                 .bind(now)
+                .bind(&bot.fallback_message)
+                .bind(&bot.model)
+                .bind(bot.temperature.map(f64::from))
                 .fetch_one(&self.pool)
                 .await?)
             }
@@ -543,7 +553,8 @@ macro_rules! impl_store {
                 sqlx::query(
                     "UPDATE bots SET workspace_id = $2, name = $3, system_prompt = $4, welcome_message = $5,
                                      is_active = $6, allowed_origins = $7, theme = $8, position = $9,
-                                     primary_color = $10, bubble_icon = $11, updated_at = $12
+                                     primary_color = $10, bubble_icon = $11, updated_at = $12,
+                                     fallback_message = $13, model = $14, temperature = $15
                       WHERE id = $1",
                 )
                 .bind(id)
@@ -558,6 +569,9 @@ macro_rules! impl_store {
                 .bind(&bot.primary_color)
                 .bind(&bot.bubble_icon)
                 .bind(now)
+                .bind(&bot.fallback_message)
+                .bind(&bot.model)
+                .bind(bot.temperature.map(f64::from))
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -37,6 +37,9 @@ pub struct WidgetBot {
     pub position: String,
     pub primary_color: String,
     pub bubble_icon: String,
+    pub fallback_message: String,
+    pub model: Option<String>,
+    pub temperature: Option<f64>,
 }
 
 impl WidgetBot {
@@ -44,6 +47,17 @@ impl WidgetBot {
     pub fn origins(&self) -> Vec<String> {
         serde_json::from_str(&self.allowed_origins).unwrap_or_default()
     }
+}
+
+/// A question visitors asked that the documents did not answer.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct UnansweredQuestion {
+    pub question: String,
+    /// How many times it was asked.
+    pub count: i64,
+    #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_asked_at: i64,
 }
 
 /// What the owner sees of a token: never the token itself.
@@ -107,6 +121,11 @@ pub trait WidgetTokens: Send + Sync {
     async fn hit_rate_limit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<(i64, i64)>;
     /// Deletes windows that ended before `now`; returns how many.
     async fn purge_rate_limits(&self, now: i64) -> StoreResult<u64>;
+    /// Marks a visitor's message as a question the bot could not answer.
+    async fn mark_unanswered(&self, message_id: i64) -> StoreResult<()>;
+    /// The bot's unanswered questions, the same question (ignoring case and
+    /// surrounding spaces) counted together, most asked first.
+    async fn unanswered_questions(&self, bot_id: i64, limit: i64) -> StoreResult<Vec<UnansweredQuestion>>;
     /// Whether the token is of a bot in one of `user_id`'s workspaces.
     async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool>;
     /// The tokens of a bot in one of `user_id`'s workspaces, newest first.
@@ -172,7 +191,7 @@ macro_rules! impl_widget_tokens {
             async fn widget_bot(&self, bot_id: i64) -> StoreResult<Option<WidgetBot>> {
                 Ok(sqlx::query_as(
                     "SELECT id, workspace_id, name, system_prompt, welcome_message, is_active, allowed_origins,
-                            theme, position, primary_color, bubble_icon
+                            theme, position, primary_color, bubble_icon, fallback_message, model, temperature
                        FROM bots WHERE id = $1",
                 )
                 .bind(bot_id)
@@ -246,6 +265,29 @@ macro_rules! impl_widget_tokens {
                     .execute(&self.pool)
                     .await?
                     .rows_affected())
+            }
+
+            async fn mark_unanswered(&self, message_id: i64) -> StoreResult<()> {
+                sqlx::query("UPDATE messages SET unanswered = $2 WHERE id = $1")
+                    .bind(message_id)
+                    .bind(true)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn unanswered_questions(&self, bot_id: i64, limit: i64) -> StoreResult<Vec<UnansweredQuestion>> {
+                Ok(sqlx::query_as(
+                    "SELECT MIN(content) AS question, COUNT(*) AS count, MAX(created_at) AS last_asked_at
+                       FROM messages WHERE bot_id = $1 AND unanswered = $2
+                      GROUP BY lower(trim(content))
+                      ORDER BY COUNT(*) DESC, MAX(created_at) DESC LIMIT $3",
+                )
+                .bind(bot_id)
+                .bind(true)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
             }
 
             async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool> {

@@ -67,6 +67,19 @@ async fn a_bot_needs_only_a_name_and_a_workspace() {
     for field in ["id", "system_prompt", "welcome_message", "bubble_icon", "created_at", "updated_at"] {
         assert!(!bot[field].is_null(), "{field}");
     }
+    assert_eq!(bot["fallback_message"], docent::chat::DEFAULT_FALLBACK);
+    assert_eq!(bot["model"], Value::Null, "the server's llm.model");
+    assert_eq!(bot["temperature"], Value::Null);
+
+    // Set, then back to the server's model with "".
+    let path = format!("/widget/bots/{}", bot["id"]);
+    let changed: Value =
+        app.put(&path, &token, &json!({"model": " llama3.2 ", "temperature": 0})).await.json().await.unwrap();
+    assert_eq!(changed["model"], "llama3.2");
+    assert_eq!(changed["temperature"], 0.0);
+    let changed: Value = app.put(&path, &token, &json!({"model": ""})).await.json().await.unwrap();
+    assert_eq!(changed["model"], Value::Null);
+    assert_eq!(changed["temperature"], 0.0, "untouched");
 }
 
 #[tokio::test]
@@ -156,6 +169,12 @@ async fn each_validation_rule_names_its_field() {
         ("allowed_origins", json!(["https://*"])),
         ("allowed_origins", json!("https://example.com")),
         ("is_active", json!("yes")),
+        ("fallback_message", json!("f".repeat(1001))),
+        ("fallback_message", json!("a\u{0}b")),
+        ("model", json!("m".repeat(201))),
+        ("temperature", json!(2.5)),
+        ("temperature", json!(-0.1)),
+        ("temperature", json!("hot")),
         ("workspace_id", json!(bobs_workspace)),
         ("workspace_id", json!(999_999)),
     ];

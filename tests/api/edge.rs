@@ -212,6 +212,7 @@ async fn openapi_describes_every_route_of_the_contract() {
         ("/widget/bots/{id}", "delete"),
         ("/widget/bots/{id}/sessions", "get"),
         ("/widget/bots/{id}/sessions/{session_id}", "get"),
+        ("/widget/bots/{id}/unanswered", "get"),
         ("/widget/generate", "post"),
         ("/widget/refresh", "post"),
         ("/widget/revoke", "post"),

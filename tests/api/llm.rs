@@ -135,6 +135,10 @@ async fn the_model_answers_from_the_passages_and_the_conversation() {
     assert_eq!(sent["messages"].as_array().unwrap().len(), 2);
     assert_eq!(sent["messages"][1], json!({"role": "user", "content": "How do I reset my password?"}));
 
+    // The bot's own model and temperature win over the server's.
+    let put = json!({"model": "bigger-model", "temperature": 0.7});
+    assert_eq!(app.put(&format!("/widget/bots/{bot}"), &owner, &put).await.status(), StatusCode::OK);
+
     // Streamed, with the earlier exchange in the prompt.
     let response = ask(&app, &token, &session_id, "And where do I find the reset link?", true).await;
     let events = events(&response.text().await.unwrap());
@@ -143,6 +147,8 @@ async fn the_model_answers_from_the_passages_and_the_conversation() {
     let streamed: String = events[..4].iter().map(|(_, d)| d["text"].as_str().unwrap()).collect();
     assert_eq!(streamed, PIECES.concat());
     let sent = provider.requests.lock().unwrap()[1].clone();
+    assert_eq!(sent["model"], "bigger-model");
+    assert!((sent["temperature"].as_f64().unwrap() - 0.7).abs() < 1e-6, "{}", sent["temperature"]);
     let roles: Vec<&str> =
         sent["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["system", "user", "assistant", "user"]);
