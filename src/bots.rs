@@ -264,6 +264,42 @@ pub fn origin_allowed<'a>(origin: &str, allowed: impl IntoIterator<Item = &'a st
     })
 }
 
+/// `<script src=".../static/widget.js" data-token="..." ... async></script>`, every
+/// value escaped for an HTML attribute (a bubble icon is the owner's text).
+pub fn embed_code(base_url: &str, token: &str, bot: &BotFields) -> String {
+    let look = [
+        ("data-theme", &bot.theme),
+        ("data-position", &bot.position),
+        ("data-primary-color", &bot.primary_color),
+        ("data-bubble-icon", &bot.bubble_icon),
+    ];
+    let mut code = format!(
+        r#"<script src="{}/static/widget.js" data-token="{}""#,
+        attribute(base_url.trim_end_matches('/')),
+        attribute(token)
+    );
+    for (name, value) in look {
+        code.push_str(&format!(r#" {name}="{}""#, attribute(value)));
+    }
+    code.push_str(" async></script>");
+    code
+}
+
+fn attribute(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,6 +365,17 @@ mod tests {
             assert!(!origin_allowed(origin, allowed), "{origin} should be refused");
         }
         assert!(!origin_allowed("https://shop.example", []), "nothing listed, nothing allowed");
+    }
+
+    #[test]
+    fn embed_codes_escape_what_the_owner_typed() {
+        let mut bot = BotFields::new(1, "Helper".into());
+        bot.bubble_icon = r#""><script>"#.into();
+        let code = embed_code("https://docs.example.com/", "a.b.c", &bot);
+        assert_eq!(
+            code,
+            r##"<script src="https://docs.example.com/static/widget.js" data-token="a.b.c" data-theme="auto" data-position="bottom-right" data-primary-color="#2563eb" data-bubble-icon="&quot;&gt;&lt;script&gt;" async></script>"##
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Sample {
     pub documents_added: usize,
     /// Whether this call created anything.
     pub created: bool,
+    /// Whether this call created the bot.
+    pub bot_created: bool,
 }
 
 /// Finds or creates the sample workspace (owned by `owner_id`), its bot and its
@@ -51,6 +53,7 @@ pub async fn ensure(store: &dyn Store, owner_id: i64, base_url: &str) -> StoreRe
         .await?
         .into_iter()
         .find(|b| b.name.eq_ignore_ascii_case(BOT_NAME));
+    let bot_created = bot.is_none();
     let bot_id = match bot {
         Some(bot) => bot.id,
         None => {
@@ -80,5 +83,5 @@ pub async fn ensure(store: &dyn Store, owner_id: i64, base_url: &str) -> StoreRe
             documents_added += 1;
         }
     }
-    Ok(Sample { workspace_id, bot_id, created: created || documents_added > 0, documents_added })
+    Ok(Sample { workspace_id, bot_id, created: created || documents_added > 0, documents_added, bot_created })
 }

@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::extract::{ClientAddr, CurrentUser, Json, Query};
 use crate::auth::tokens::token_hash;
 use crate::auth::widget::{IssuedWidgetToken, WidgetError};
+use crate::bots::embed_code;
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::state::AppState;
@@ -75,47 +76,8 @@ async fn generate(
     }
     let bot = state.visible_bot(&user, input.bot_id).await?;
     let issued = state.auth.generate_widget_token(bot.id, days, user.id).await?;
-    let embed_code = embed_code(
-        state.config.widget_base_url(),
-        &issued.token,
-        &[
-            ("data-theme", &bot.theme),
-            ("data-position", &bot.position),
-            ("data-primary-color", &bot.primary_color),
-            ("data-bubble-icon", &bot.bubble_icon),
-        ],
-    );
+    let embed_code = embed_code(state.config.widget_base_url(), &issued.token, &bot.fields());
     Ok((StatusCode::CREATED, Json(Generated { issued, embed_code })))
-}
-
-/// `<script src=".../static/widget.js" data-token="..." ... async></script>`, every
-/// value escaped for an HTML attribute (a bubble icon is the owner's text).
-fn embed_code(base_url: &str, token: &str, look: &[(&str, &str)]) -> String {
-    let mut code = format!(
-        r#"<script src="{}/static/widget.js" data-token="{}""#,
-        attribute(base_url.trim_end_matches('/')),
-        attribute(token)
-    );
-    for (name, value) in look {
-        code.push_str(&format!(r#" {name}="{}""#, attribute(value)));
-    }
-    code.push_str(" async></script>");
-    code
-}
-
-fn attribute(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -207,18 +169,4 @@ async fn list_tokens(
 ) -> Result<Json<Vec<WidgetTokenInfo>>, ApiError> {
     let bot = state.visible_bot(&user, filter.bot_id).await?;
     Ok(Json(state.store.list_widget_tokens(user.id, bot.id).await?))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn embed_codes_escape_what_the_owner_typed() {
-        let code = embed_code("https://docs.example.com/", "a.b.c", &[("data-bubble-icon", r#""><script>"#)]);
-        assert_eq!(
-            code,
-            r#"<script src="https://docs.example.com/static/widget.js" data-token="a.b.c" data-bubble-icon="&quot;&gt;&lt;script&gt;" async></script>"#
-        );
-    }
 }

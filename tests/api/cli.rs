@@ -84,8 +84,17 @@ async fn migrate_with_sample_is_idempotent() {
     };
     let first = run();
     assert!(first.contains("Sample created: workspace_id=1 bot_id=1"), "{first}");
+    let embed = first
+        .lines()
+        .find(|l| l.trim_start().starts_with("<script"))
+        .expect("an embed code")
+        .trim()
+        .to_owned();
+    assert!(embed.contains("/static/widget.js") && embed.ends_with("async></script>"), "{embed}");
+    let token = embed.split("data-token=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
     let second = run();
     assert!(second.contains("Sample already present: workspace_id=1 bot_id=1"), "{second}");
+    assert!(!second.contains("<script"), "no new token on a later run: {second}");
     // The sample documents were processed and answer questions about Docent.
     let out = docent(dir.path(), &db)
         .args(["search", "--workspace", "1", "allow every subdomain"])
@@ -98,6 +107,20 @@ async fn migrate_with_sample_is_idempotent() {
     );
     let plain = docent(dir.path(), &db).arg("migrate").output().unwrap();
     assert!(plain.status.success());
+
+    // The printed token works: a visitor session starts with it.
+    let (mut server, url) = serve(dir.path(), &db);
+    let response = reqwest::Client::new()
+        .post(format!("{url}/widget/session/start"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(status, reqwest::StatusCode::CREATED);
     assert!(text(&plain.stdout).contains("initial"));
 }
 
