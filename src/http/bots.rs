@@ -38,6 +38,21 @@ pub struct Paging {
     offset: Option<i64>,
 }
 
+impl Paging {
+    /// The page asked for (`limit` 1-500, by default `default_limit`; `offset` ≥ 0).
+    fn page(&self, default_limit: i64) -> Result<Page, ApiError> {
+        let limit = self.limit.unwrap_or(default_limit);
+        let offset = self.offset.unwrap_or(0);
+        if !(1..=500).contains(&limit) {
+            return Err(ApiError::field("limit", "must be between 1 and 500"));
+        }
+        if offset < 0 {
+            return Err(ApiError::field("offset", "must not be negative"));
+        }
+        Ok(Page { limit, offset })
+    }
+}
+
 /// A session with its whole conversation.
 #[derive(Serialize, ToSchema)]
 pub struct SessionTranscript {
@@ -172,16 +187,8 @@ async fn list_sessions(
     Query(paging): Query<Paging>,
 ) -> Result<Json<Vec<ChatSessionSummary>>, ApiError> {
     let bot = state.visible_bot(&user, id).await?;
-    let limit = paging.limit.unwrap_or(50);
-    let offset = paging.offset.unwrap_or(0);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 500"));
-    }
-    if offset < 0 {
-        return Err(ApiError::field("offset", "must not be negative"));
-    }
-    let at = state.stats_at();
-    Ok(Json(state.store.list_chat_sessions(bot.id, at.active_since, Page { limit, offset }).await?))
+    let page = paging.page(50)?;
+    Ok(Json(state.store.list_chat_sessions(bot.id, state.stats_at().active_since, page).await?))
 }
 
 /// One session with its messages and the sources each answer used.
@@ -223,11 +230,7 @@ async fn list_unanswered(
     Query(paging): Query<Paging>,
 ) -> Result<Json<Vec<UnansweredQuestion>>, ApiError> {
     let bot = state.visible_bot(&user, id).await?;
-    let limit = paging.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::field("limit", "must be between 1 and 500"));
-    }
-    Ok(Json(state.store.unanswered_questions(bot.id, limit).await?))
+    Ok(Json(state.store.unanswered_questions(bot.id, paging.page(100)?).await?))
 }
 
 /// Session ids are URL-safe tokens; anything else names no session (and is never

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{NewChatSession, StoreResult};
+use super::{NewChatSession, Page, StoreResult};
 use crate::clock::serde_rfc3339;
 
 /// A token row, as a visitor request checks it.
@@ -125,7 +125,7 @@ pub trait WidgetTokens: Send + Sync {
     async fn mark_unanswered(&self, message_id: i64) -> StoreResult<()>;
     /// The bot's unanswered questions, the same question (ignoring case and
     /// surrounding spaces) counted together, most asked first.
-    async fn unanswered_questions(&self, bot_id: i64, limit: i64) -> StoreResult<Vec<UnansweredQuestion>>;
+    async fn unanswered_questions(&self, bot_id: i64, page: Page) -> StoreResult<Vec<UnansweredQuestion>>;
     /// Whether the token is of a bot in one of `user_id`'s workspaces.
     async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool>;
     /// The tokens of a bot in one of `user_id`'s workspaces, newest first.
@@ -276,16 +276,17 @@ macro_rules! impl_widget_tokens {
                 Ok(())
             }
 
-            async fn unanswered_questions(&self, bot_id: i64, limit: i64) -> StoreResult<Vec<UnansweredQuestion>> {
+            async fn unanswered_questions(&self, bot_id: i64, page: Page) -> StoreResult<Vec<UnansweredQuestion>> {
                 Ok(sqlx::query_as(
                     "SELECT MIN(content) AS question, COUNT(*) AS count, MAX(created_at) AS last_asked_at
                        FROM messages WHERE bot_id = $1 AND unanswered = $2
                       GROUP BY lower(trim(content))
-                      ORDER BY COUNT(*) DESC, MAX(created_at) DESC LIMIT $3",
+                      ORDER BY COUNT(*) DESC, MAX(created_at) DESC LIMIT $3 OFFSET $4",
                 )
                 .bind(bot_id)
                 .bind(true)
-                .bind(limit)
+                .bind(page.limit)
+                .bind(page.offset)
                 .fetch_all(&self.pool)
                 .await?)
             }
