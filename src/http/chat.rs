@@ -19,9 +19,8 @@ use tokio::sync::mpsc;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::bots::is_session_id;
 use super::extract::Json;
-use super::visitors::{VisitorAccess, limit};
+use super::visitors::{VisitorAccess, active_session, limit};
 use crate::chat::{self, Source};
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code, ErrorBody};
@@ -79,18 +78,7 @@ async fn chat(
     let message = valid_message(&input.message)?.to_owned();
     let session_id = input.session_id;
     let bot = visitor.bot;
-    if !is_session_id(&session_id) {
-        return Err(ApiError::not_found("Session"));
-    }
-    let timeout_ms = i64::from(state.config.widget.session_timeout_minutes) * 60_000;
-    let session = state
-        .store
-        .chat_session(bot.id, &session_id, now_ms() - timeout_ms)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Session"))?;
-    if session.status != "active" {
-        return Err(ApiError::new(Code::SessionExpired, "This conversation has ended; start a new one."));
-    }
+    active_session(&state, bot.id, &session_id).await?;
     let limits = &state.config.widget;
     limit(&state, &format!("chat:{session_id}"), 60_000, limits.messages_per_session_per_minute).await?;
     if limits.daily_messages_per_bot > 0 {

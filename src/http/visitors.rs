@@ -224,6 +224,23 @@ fn session_timeout_ms(state: &AppState) -> i64 {
     i64::from(state.config.widget.session_timeout_minutes) * 60_000
 }
 
+/// The bot's session `session_id`: 404 when there is none (another bot's
+/// included), 401 `session_expired` once it has timed out or ended.
+pub(super) async fn active_session(state: &AppState, bot_id: i64, session_id: &str) -> Result<(), ApiError> {
+    if !is_session_id(session_id) {
+        return Err(ApiError::not_found("Session"));
+    }
+    let session = state
+        .store
+        .chat_session(bot_id, session_id, now_ms() - session_timeout_ms(state))
+        .await?
+        .ok_or_else(|| ApiError::not_found("Session"))?;
+    if session.status != "active" {
+        return Err(ApiError::new(Code::SessionExpired, "This conversation has ended; start a new one."));
+    }
+    Ok(())
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct History {
     session_id: String,
@@ -242,18 +259,8 @@ async fn session_messages(
     VisitorAccess { visitor, .. }: VisitorAccess,
     Path(session_id): Path<String>,
 ) -> Result<Json<History>, ApiError> {
-    if !is_session_id(&session_id) {
-        return Err(ApiError::not_found("Session"));
-    }
     let bot_id = visitor.bot.id;
-    let session = state
-        .store
-        .chat_session(bot_id, &session_id, now_ms() - session_timeout_ms(&state))
-        .await?
-        .ok_or_else(|| ApiError::not_found("Session"))?;
-    if session.status != "active" {
-        return Err(ApiError::new(Code::SessionExpired, "This conversation has ended; start a new one."));
-    }
+    active_session(&state, bot_id, &session_id).await?;
     let messages = state.store.session_messages(bot_id, &session_id).await?;
     Ok(Json(History { session_id, messages }))
 }
