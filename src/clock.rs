@@ -17,6 +17,12 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Unix milliseconds from an RFC 3339 time (`2026-11-25T17:56:02Z`).
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(text.trim(), &Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
 /// Serde helpers so that API types hold unix milliseconds but serialise as RFC 3339.
 pub mod serde_rfc3339 {
     use serde::Serializer;

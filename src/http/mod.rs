@@ -2,6 +2,7 @@
 //! route shares (request ids, logs, metrics, error bodies for unknown routes,
 //! wrong methods, oversized bodies and panics).
 
+mod analytics;
 mod auth;
 mod bots;
 mod chat;
@@ -64,6 +65,7 @@ pub fn api(max_file_mb: u32) -> OpenApiRouter<AppState> {
         .merge(workspaces::router())
         .merge(documents::router(max_file_mb))
         .merge(bots::router())
+        .merge(analytics::router())
         .merge(widget_tokens::router())
         .merge(visitors::router())
         .merge(chat::router())

@@ -49,6 +49,17 @@ impl WidgetBot {
     }
 }
 
+/// What analytics need of one message.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MessageStat {
+    pub created_at: i64,
+    pub role: String,
+    pub latency_ms: Option<i64>,
+    pub prompt_tokens: Option<i64>,
+    pub completion_tokens: Option<i64>,
+    pub unanswered: bool,
+}
+
 /// A question visitors asked that the documents did not answer.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct UnansweredQuestion {
@@ -126,6 +137,8 @@ pub trait WidgetTokens: Send + Sync {
     /// The bot's unanswered questions, the same question (ignoring case and
     /// surrounding spaces) counted together, most asked first.
     async fn unanswered_questions(&self, bot_id: i64, page: Page) -> StoreResult<Vec<UnansweredQuestion>>;
+    /// Start times of the bot's sessions, and its messages, in `[from, to)`.
+    async fn activity(&self, bot_id: i64, from: i64, to: i64) -> StoreResult<(Vec<i64>, Vec<MessageStat>)>;
     /// Whether the token is of a bot in one of `user_id`'s workspaces.
     async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool>;
     /// The tokens of a bot in one of `user_id`'s workspaces, newest first.
@@ -289,6 +302,27 @@ macro_rules! impl_widget_tokens {
                 .bind(page.offset)
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            async fn activity(&self, bot_id: i64, from: i64, to: i64) -> StoreResult<(Vec<i64>, Vec<MessageStat>)> {
+                let sessions: Vec<i64> = sqlx::query_scalar(
+                    "SELECT started_at FROM chat_sessions WHERE bot_id = $1 AND started_at >= $2 AND started_at < $3",
+                )
+                .bind(bot_id)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+                let messages = sqlx::query_as(
+                    "SELECT created_at, role, latency_ms, prompt_tokens, completion_tokens, unanswered
+                       FROM messages WHERE bot_id = $1 AND created_at >= $2 AND created_at < $3",
+                )
+                .bind(bot_id)
+                .bind(from)
+                .bind(to)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok((sessions, messages))
             }
 
             async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool> {

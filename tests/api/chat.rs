@@ -207,3 +207,62 @@ async fn a_visitor_who_leaves_mid_stream_still_gets_the_reply_stored() {
     assert_eq!(messages.len(), 2, "the reply was stored: {messages:?}");
     assert!(messages[1]["content"].as_str().unwrap().contains("open Settings and choose Security"));
 }
+
+#[tokio::test]
+async fn analytics_count_a_scripted_conversation() {
+    let app = spawn_app().await;
+    let (token, session_id, bot) = visitor(&app, "Help").await;
+    for question in ["How do I reset my password?", "When are invoices sent?", "Do you ship to Antarctica?"] {
+        assert_eq!(ask(&app, &token, &session_id, question, false).await.status(), StatusCode::OK);
+    }
+    let owner = app.admin_token().await;
+    let path = format!("/widget/bots/{bot}/analytics?interval=hour");
+    let body: Value = app.get(&path, &owner).await.json().await.unwrap();
+    let totals = &body["totals"];
+    assert_eq!(totals["sessions"], 1, "{body}");
+    assert_eq!(totals["messages"], 3);
+    assert_eq!(totals["replies"], 3);
+    assert_eq!(totals["unanswered"], 1);
+    assert_eq!(totals["tokens"], 0, "no language model");
+    assert!(totals["latency_ms_mean"].as_f64().unwrap() >= 0.0);
+    assert!(totals["latency_ms_p95"].is_number());
+    let series = body["series"].as_array().unwrap();
+    assert_eq!(series.len(), 30 * 24 + 1, "the last 30 days by the hour, the current hour included");
+    let last = series.last().unwrap();
+    assert_eq!(last["messages"], 3, "{last}");
+    assert_eq!(series.iter().map(|b| b["messages"].as_i64().unwrap()).sum::<i64>(), 3);
+    assert!(series[0]["latency_ms_mean"].is_null(), "no replies, no latency");
+
+    let days: Value = app.get(&format!("/widget/bots/{bot}/analytics"), &owner).await.json().await.unwrap();
+    assert_eq!(days["interval"], "day");
+    assert_eq!(days["totals"]["messages"], 3);
+    let empty: Value = app
+        .get(
+            &format!("/widget/bots/{bot}/analytics?from=2020-01-01T00:00:00Z&to=2020-01-03T00:00:00Z"),
+            &owner,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty["series"].as_array().unwrap().len(), 2);
+    assert_eq!(empty["totals"]["messages"], 0);
+
+    for (query, field) in [
+        ("interval=week", "interval"),
+        ("from=yesterday", "from"),
+        ("from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
+        ("interval=hour&from=2020-01-01T00:00:00Z&to=2021-01-01T00:00:00Z", "from"),
+    ] {
+        let response = app.get(&format!("/widget/bots/{bot}/analytics?{query}"), &owner).await;
+        let fields = crate::helpers::validation_fields(response).await;
+        assert!(fields[field].is_string(), "{query}: {fields}");
+    }
+    let stranger = app.user_token("stranger").await;
+    assert_error(
+        app.get(&format!("/widget/bots/{bot}/analytics"), &stranger).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}

@@ -213,6 +213,7 @@ async fn openapi_describes_every_route_of_the_contract() {
         ("/widget/bots/{id}/sessions", "get"),
         ("/widget/bots/{id}/sessions/{session_id}", "get"),
         ("/widget/bots/{id}/unanswered", "get"),
+        ("/widget/bots/{id}/analytics", "get"),
         ("/widget/generate", "post"),
         ("/widget/refresh", "post"),
         ("/widget/revoke", "post"),

@@ -161,6 +161,9 @@ async fn the_model_answers_from_the_passages_and_the_conversation() {
     let transcript: Value =
         app.get(&format!("/widget/bots/{bot}/sessions/{session_id}"), &owner).await.json().await.unwrap();
     assert_eq!(transcript["messages"][3]["content"], PIECES.concat());
+    let analytics: Value =
+        app.get(&format!("/widget/bots/{bot}/analytics"), &owner).await.json().await.unwrap();
+    assert_eq!(analytics["totals"]["tokens"], 2 * (321 + 9), "the provider's counts: {analytics}");
 }
 
 #[tokio::test]

@@ -1,0 +1,172 @@
+//! `GET /widget/bots/{id}/analytics`: how a bot is used over time, in buckets
+//! of a day or an hour: sessions, messages, unanswered questions, reply
+//! latency (mean and p95) and tokens.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+use super::extract::{CurrentUser, Json, Path, Query};
+use crate::clock::{now_ms, parse_rfc3339, serde_rfc3339};
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+use crate::store::MessageStat;
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+/// Buckets one answer may have.
+const MAX_BUCKETS: i64 = 1000;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(analytics))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Range {
+    /// RFC 3339; default 30 days before `to`. Rounded down to the bucket.
+    from: Option<String>,
+    /// RFC 3339, excluded; default now.
+    to: Option<String>,
+    /// `day` (default) or `hour`; buckets are in UTC.
+    interval: Option<String>,
+}
+
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub struct Bucket {
+    #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    start: i64,
+    /// Sessions started.
+    sessions: i64,
+    /// Visitors' messages.
+    messages: i64,
+    /// Replies.
+    replies: i64,
+    /// Visitors' questions answered with the fallback.
+    unanswered: i64,
+    /// Reply latency in milliseconds; `null` without replies.
+    latency_ms_mean: Option<f64>,
+    latency_ms_p95: Option<f64>,
+    /// Prompt and completion tokens the language model reported.
+    tokens: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Analytics {
+    #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    from: i64,
+    #[serde(with = "serde_rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    to: i64,
+    interval: String,
+    series: Vec<Bucket>,
+    /// The whole range in one bucket.
+    totals: Bucket,
+}
+
+/// A bot's use over time, bucketed by day or hour.
+#[utoipa::path(get, path = "/widget/bots/{id}/analytics", tag = "bots", security(("bearer" = [])),
+    params(("id" = i64, Path), Range), responses(
+        (status = 200, body = Analytics),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "A bad `from`, `to` or `interval`, or more than 1,000 buckets", body = ErrorBody),
+    ))]
+async fn analytics(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    Query(range): Query<Range>,
+) -> Result<Json<Analytics>, ApiError> {
+    let bot = state.visible_bot(&user, id).await?;
+    let (interval, step) = match range.interval.as_deref().unwrap_or("day") {
+        "day" => ("day", DAY_MS),
+        "hour" => ("hour", HOUR_MS),
+        _ => return Err(ApiError::field("interval", "must be day or hour")),
+    };
+    let time = |field: &str, value: &Option<String>| match value {
+        Some(text) => parse_rfc3339(text)
+            .map(Some)
+            .ok_or_else(|| ApiError::field(field, "must be an RFC 3339 time, e.g. 2026-12-01T00:00:00Z")),
+        None => Ok(None),
+    };
+    let to = time("to", &range.to)?.unwrap_or_else(now_ms);
+    let from = time("from", &range.from)?.unwrap_or(to - 30 * DAY_MS).div_euclid(step) * step;
+    if from >= to {
+        return Err(ApiError::field("from", "must be before `to`"));
+    }
+    let buckets = (to - from + step - 1) / step;
+    if buckets > MAX_BUCKETS {
+        return Err(ApiError::field("from", format!("makes {buckets} buckets; at most {MAX_BUCKETS}")));
+    }
+    let (sessions, messages) = state.store.activity(bot.id, from, to).await?;
+    let bucket_of = |t: i64| usize::try_from((t - from) / step).unwrap_or(0);
+    let mut series: Vec<Tally> = (0..buckets).map(|i| Tally::new(from + i * step)).collect();
+    let mut totals = Tally::new(from);
+    for started in sessions {
+        series[bucket_of(started)].sessions += 1;
+        totals.sessions += 1;
+    }
+    for message in &messages {
+        series[bucket_of(message.created_at)].add(message);
+        totals.add(message);
+    }
+    Ok(Json(Analytics {
+        from,
+        to,
+        interval: interval.to_owned(),
+        series: series.into_iter().map(Tally::finish).collect(),
+        totals: totals.finish(),
+    }))
+}
+
+/// A bucket being counted.
+struct Tally {
+    bucket: Bucket,
+    latencies: Vec<i64>,
+}
+
+impl Tally {
+    fn new(start: i64) -> Self {
+        Self { bucket: Bucket { start, ..Bucket::default() }, latencies: Vec::new() }
+    }
+
+    fn add(&mut self, m: &MessageStat) {
+        let b = &mut self.bucket;
+        if m.role == "user" {
+            b.messages += 1;
+            b.unanswered += i64::from(m.unanswered);
+        } else {
+            b.replies += 1;
+            b.tokens += m.prompt_tokens.unwrap_or(0) + m.completion_tokens.unwrap_or(0);
+            self.latencies.extend(m.latency_ms);
+        }
+    }
+
+    fn finish(mut self) -> Bucket {
+        let n = self.latencies.len();
+        if n > 0 {
+            self.latencies.sort_unstable();
+            self.bucket.latency_ms_mean = Some(self.latencies.iter().sum::<i64>() as f64 / n as f64);
+            // Nearest rank.
+            let rank = (n * 95).div_ceil(100).clamp(1, n);
+            self.bucket.latency_ms_p95 = Some(self.latencies[rank - 1] as f64);
+        }
+        self.bucket
+    }
+}
+
+impl std::ops::Deref for Tally {
+    type Target = Bucket;
+    fn deref(&self) -> &Bucket {
+        &self.bucket
+    }
+}
+
+impl std::ops::DerefMut for Tally {
+    fn deref_mut(&mut self) -> &mut Bucket {
+        &mut self.bucket
+    }
+}
