@@ -175,7 +175,7 @@ pub fn validate(bot: &mut BotFields) -> Result<(), FieldErrors> {
 
 /// Control characters other than `\n`, `\r` and `\t` (a NUL byte, for one,
 /// cannot even be stored in PostgreSQL text).
-fn has_stray_control(text: &str) -> bool {
+pub fn has_stray_control(text: &str) -> bool {
     text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
 }
 

@@ -97,11 +97,6 @@ pub fn extractive_reply(question: &str, passages: &[Passage], fallback: &str) ->
     }
 }
 
-/// The fallback reply, for when nothing relevant was found.
-pub fn fallback(message: &str) -> Reply {
-    Reply::fallback(message)
-}
-
 /// The sources of a generated reply: the passages it was given.
 pub fn sources(passages: &[Passage]) -> Vec<Source> {
     passages.iter().map(Source::of).collect()

@@ -106,8 +106,8 @@ async fn analytics(
     let mut series: Vec<Tally> = (0..buckets).map(|i| Tally::new(from + i * step)).collect();
     let mut totals = Tally::new(from);
     for started in sessions {
-        series[bucket_of(started)].sessions += 1;
-        totals.sessions += 1;
+        series[bucket_of(started)].bucket.sessions += 1;
+        totals.bucket.sessions += 1;
     }
     for message in &messages {
         series[bucket_of(message.created_at)].add(message);
@@ -155,18 +155,5 @@ impl Tally {
             self.bucket.latency_ms_p95 = Some(self.latencies[rank - 1] as f64);
         }
         self.bucket
-    }
-}
-
-impl std::ops::Deref for Tally {
-    type Target = Bucket;
-    fn deref(&self) -> &Bucket {
-        &self.bucket
-    }
-}
-
-impl std::ops::DerefMut for Tally {
-    fn deref_mut(&mut self) -> &mut Bucket {
-        &mut self.bucket
     }
 }

@@ -62,7 +62,8 @@ pub struct SessionTranscript {
 }
 
 impl AppState {
-    fn stats_at(&self) -> StatsAt {
+    /// Now, and the start of "active" (`widget.session_timeout_minutes` ago).
+    pub(super) fn stats_at(&self) -> StatsAt {
         let now = now_ms();
         StatsAt { now, active_since: now - i64::from(self.config.widget.session_timeout_minutes) * 60_000 }
     }

@@ -113,7 +113,7 @@ fn valid_message(message: &str) -> Result<&str, ApiError> {
         n if n > MAX_MESSAGE_CHARS => {
             Err(ApiError::field("message", format!("must be at most {MAX_MESSAGE_CHARS} characters")))
         }
-        _ if message.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) => {
+        _ if crate::bots::has_stray_control(message) => {
             Err(ApiError::field("message", "must not contain control characters"))
         }
         _ => Ok(message),

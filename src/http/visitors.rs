@@ -185,18 +185,17 @@ async fn start_session(
         let key = format!("start:{}", throttle_key_for_addr(ip));
         limit(&state, &key, 3_600_000, state.config.widget.sessions_per_address_per_hour).await?;
     }
-    let now = now_ms();
+    let at = state.stats_at();
     let session = NewChatSession {
         session_id: random_token(),
         bot_id: visitor.bot.id,
         token_id: Some(visitor.token_id),
         visitor_id,
-        started_at: now,
+        started_at: at.now,
         metadata: serde_json::json!({}),
     };
     let widget = &state.config.widget;
-    let active_since = now - session_timeout_ms(&state);
-    if !state.store.start_chat_session(&session, active_since, widget.max_sessions_per_bot.into()).await? {
+    if !state.store.start_chat_session(&session, at.active_since, widget.max_sessions_per_bot.into()).await? {
         return Err(ApiError::new(
             Code::SessionLimit,
             "This assistant is talking with as many visitors as it can. Please try again in a minute.",
@@ -220,10 +219,6 @@ async fn start_session(
     ))
 }
 
-fn session_timeout_ms(state: &AppState) -> i64 {
-    i64::from(state.config.widget.session_timeout_minutes) * 60_000
-}
-
 /// The bot's session `session_id`: 404 when there is none (another bot's
 /// included), 401 `session_expired` once it has timed out or ended.
 pub(super) async fn active_session(state: &AppState, bot_id: i64, session_id: &str) -> Result<(), ApiError> {
@@ -232,7 +227,7 @@ pub(super) async fn active_session(state: &AppState, bot_id: i64, session_id: &s
     }
     let session = state
         .store
-        .chat_session(bot_id, session_id, now_ms() - session_timeout_ms(state))
+        .chat_session(bot_id, session_id, state.stats_at().active_since)
         .await?
         .ok_or_else(|| ApiError::not_found("Session"))?;
     if session.status != "active" {
