@@ -103,6 +103,9 @@ pub struct WidgetConfig {
     pub messages_per_session_per_minute: u32,
     /// Messages all of one bot's visitors may send per day; 0: no limit.
     pub daily_messages_per_bot: u32,
+    /// Conversations idle for longer than this many days are deleted, with
+    /// their messages; 0: kept for ever.
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -314,6 +317,7 @@ impl Default for WidgetConfig {
             sessions_per_address_per_hour: 60,
             messages_per_session_per_minute: 12,
             daily_messages_per_bot: 0,
+            retention_days: 0,
         }
     }
 }
@@ -373,6 +377,7 @@ const SETTINGS: &[(&str, Kind)] = &[
     ("widget.sessions_per_address_per_hour", Kind::Integer),
     ("widget.messages_per_session_per_minute", Kind::Integer),
     ("widget.daily_messages_per_bot", Kind::Integer),
+    ("widget.retention_days", Kind::Integer),
     ("ingest.max_file_mb", Kind::Integer),
     ("ingest.chunk_size", Kind::Integer),
     ("ingest.chunk_overlap", Kind::Integer),
@@ -495,6 +500,7 @@ impl Config {
         range("widget.sessions_per_address_per_hour", w.sessions_per_address_per_hour.into(), 1, 1_000_000)?;
         range("widget.messages_per_session_per_minute", w.messages_per_session_per_minute.into(), 1, 10_000)?;
         range("widget.daily_messages_per_bot", w.daily_messages_per_bot.into(), 0, 1_000_000_000)?;
+        range("widget.retention_days", w.retention_days.into(), 0, 36_500)?;
         let mut origins = Vec::with_capacity(w.allowed_origins.len());
         for origin in &w.allowed_origins {
             origins.push(

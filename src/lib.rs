@@ -16,6 +16,8 @@ pub mod clock;
 pub mod config;
 /// `ApiError`: the table of error codes, their statuses and the JSON body.
 pub mod error;
+/// The periodic clean-up: idle sessions, expired tokens, old conversations.
+pub mod housekeeping;
 /// Routers, extractors and middleware of the HTTP API, one file per area.
 pub mod http;
 /// `docent ingest`, `docent search` and `docent reindex`.

@@ -12,7 +12,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::auth::{Auth, Bootstrap};
-use crate::clock::now_ms;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::rag::KnowledgeBase;
@@ -72,7 +71,7 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then lets open requests finish for up
-    /// to [`SHUTDOWN_GRACE`]. Housekeeping runs alongside.
+    /// to [`SHUTDOWN_GRACE`]. Housekeeping (`crate::housekeeping`) runs alongside.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         tokio::spawn(async move {
@@ -83,7 +82,8 @@ impl Application {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let store = self.state.store.clone();
-        let housekeeping = tokio::spawn(housekeeping(self.state.clone(), stopping(stop_rx.clone())));
+        let housekeeping =
+            tokio::spawn(crate::housekeeping::run(self.state.clone(), stopping(stop_rx.clone())));
         let background =
             tokio::spawn(Arc::clone(&self.state.knowledge).run_background(stopping(stop_rx.clone())));
         let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();
@@ -108,33 +108,6 @@ impl Application {
 
 /// How long open requests may run on after a stop signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// Every ten minutes: forget refresh tokens that expired over a day ago, and
-/// login-throttle and rate-limit windows that are over.
-async fn housekeeping(state: AppState, stop: impl Future<Output = ()>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(600));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tokio::pin!(stop);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            () = &mut stop => return,
-        }
-        let now = now_ms();
-        let lockout = i64::from(state.config.auth.lockout_minutes) * 60_000;
-        let purged = match state.store.purge_expired(now - 86_400_000, now - lockout).await {
-            Ok(rows) => state.store.purge_rate_limits(now).await.map(|more| rows + more),
-            Err(err) => Err(err),
-        };
-        match purged {
-            Ok(0) => {}
-            Ok(rows) => tracing::debug!(rows, "purged expired logins and throttle windows"),
-            Err(err) => {
-                tracing::warn!(error = %crate::error::ErrorChain(&err), "housekeeping failed")
-            }
-        }
-    }
-}
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn shutdown_signal() {

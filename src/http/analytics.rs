@@ -1,4 +1,5 @@
-//! `GET /widget/bots/{id}/analytics`: how a bot is used over time, in buckets
+//! `GET /widget/bots/{id}/analytics` and `GET /widget/analytics` (every bot of
+//! the caller's workspaces, or of one): how bots are used over time, in buckets
 //! of a day or an hour: sessions, messages, unanswered questions, reply
 //! latency (mean and p95) and tokens.
 
@@ -11,7 +12,7 @@ use super::extract::{CurrentUser, Json, Path, Query};
 use crate::clock::{now_ms, parse_rfc3339, serde_rfc3339};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
-use crate::store::MessageStat;
+use crate::store::{ActivityScope, MessageStat};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -19,7 +20,7 @@ const DAY_MS: i64 = 24 * HOUR_MS;
 const MAX_BUCKETS: i64 = 1000;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(analytics))
+    OpenApiRouter::new().routes(routes!(analytics)).routes(routes!(overall))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -31,6 +32,13 @@ pub struct Range {
     to: Option<String>,
     /// `day` (default) or `hour`; buckets are in UTC.
     interval: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Overall {
+    /// Only the bots of this workspace; default: every workspace of the caller.
+    workspace_id: Option<i64>,
 }
 
 #[derive(Debug, Default, Serialize, ToSchema)]
@@ -81,6 +89,33 @@ async fn analytics(
     Query(range): Query<Range>,
 ) -> Result<Json<Analytics>, ApiError> {
     let bot = state.visible_bot(&user, id).await?;
+    Ok(Json(count(&state, ActivityScope::Bot(bot.id), &range).await?))
+}
+
+/// The use of every bot in the caller's workspaces (or in `workspace_id`), together.
+#[utoipa::path(get, path = "/widget/analytics", tag = "bots", security(("bearer" = [])),
+    params(Overall, Range), responses(
+        (status = 200, body = Analytics),
+        (status = 404, description = "No such workspace of the caller", body = ErrorBody),
+        (status = 422, description = "A bad `from`, `to` or `interval`, or more than 1,000 buckets", body = ErrorBody),
+    ))]
+async fn overall(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(range): Query<Range>,
+    Query(only): Query<Overall>,
+) -> Result<Json<Analytics>, ApiError> {
+    if let Some(id) = only.workspace_id
+        && state.store.workspace(user.id, id).await?.is_none()
+    {
+        return Err(ApiError::not_found("Workspace"));
+    }
+    let scope = ActivityScope::Member { user_id: user.id, workspace_id: only.workspace_id };
+    Ok(Json(count(&state, scope, &range).await?))
+}
+
+/// The buckets of `range` for the bots of `scope`.
+async fn count(state: &AppState, scope: ActivityScope, range: &Range) -> Result<Analytics, ApiError> {
     let (interval, step) = match range.interval.as_deref().unwrap_or("day") {
         "day" => ("day", DAY_MS),
         "hour" => ("hour", HOUR_MS),
@@ -101,7 +136,7 @@ async fn analytics(
     if buckets > MAX_BUCKETS {
         return Err(ApiError::field("from", format!("makes {buckets} buckets; at most {MAX_BUCKETS}")));
     }
-    let (sessions, messages) = state.store.activity(bot.id, from, to).await?;
+    let (sessions, messages) = state.store.activity(scope, from, to).await?;
     let bucket_of = |t: i64| usize::try_from((t - from) / step).unwrap_or(0);
     let mut series: Vec<Tally> = (0..buckets).map(|i| Tally::new(from + i * step)).collect();
     let mut totals = Tally::new(from);
@@ -113,13 +148,13 @@ async fn analytics(
         series[bucket_of(message.created_at)].add(message);
         totals.add(message);
     }
-    Ok(Json(Analytics {
+    Ok(Analytics {
         from,
         to,
         interval: interval.to_owned(),
         series: series.into_iter().map(Tally::finish).collect(),
         totals: totals.finish(),
-    }))
+    })
 }
 
 /// A bucket being counted.

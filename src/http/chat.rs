@@ -30,6 +30,8 @@ use crate::store::{NewMessage, WidgetBot};
 
 /// Longest message a visitor may send, in characters.
 const MAX_MESSAGE_CHARS: usize = 4000;
+/// Earlier messages a language model may see (those that fit its budget).
+const HISTORY_MESSAGES: i64 = 40;
 /// Words per `delta` event when a finished reply is streamed.
 const WORDS_PER_DELTA: usize = 3;
 
@@ -149,7 +151,7 @@ async fn turn(
             Some(llm) if chat::relevant(&passages) => {
                 let mut history: Vec<(String, String)> = state
                     .store
-                    .session_messages(bot.id, &session_id)
+                    .last_messages(bot.id, &session_id, HISTORY_MESSAGES)
                     .await?
                     .into_iter()
                     .map(|m| (m.role, m.content))

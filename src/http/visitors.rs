@@ -225,15 +225,14 @@ pub(super) async fn active_session(state: &AppState, bot_id: i64, session_id: &s
     if !is_session_id(session_id) {
         return Err(ApiError::not_found("Session"));
     }
-    let session = state
-        .store
-        .chat_session(bot_id, session_id, state.stats_at().active_since)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Session"))?;
-    if session.status != "active" {
-        return Err(ApiError::new(Code::SessionExpired, "This conversation has ended; start a new one."));
+    let open = state.store.session_open(bot_id, session_id, state.stats_at().active_since).await?;
+    match open {
+        None => Err(ApiError::not_found("Session")),
+        Some(false) => {
+            Err(ApiError::new(Code::SessionExpired, "This conversation has ended; start a new one."))
+        }
+        Some(true) => Ok(()),
     }
-    Ok(())
 }
 
 #[derive(Serialize, ToSchema)]

@@ -123,6 +123,16 @@ pub trait Store: Knowledge + Vectors + WidgetTokens + Send + Sync + 'static {
         active_since: i64,
     ) -> StoreResult<Option<ChatSessionSummary>>;
     async fn session_messages(&self, bot_id: i64, session_id: &str) -> StoreResult<Vec<Message>>;
+    /// The last `count` messages of a session, oldest first.
+    async fn last_messages(&self, bot_id: i64, session_id: &str, count: i64) -> StoreResult<Vec<Message>>;
+    /// Whether the bot's session `session_id` is open: `None` when there is no
+    /// such session, false once it ended or was idle since before `active_since`.
+    async fn session_open(
+        &self,
+        bot_id: i64,
+        session_id: &str,
+        active_since: i64,
+    ) -> StoreResult<Option<bool>>;
 }
 
 /// Opens the database named by the configuration and applies migrations.

@@ -684,6 +684,36 @@ macro_rules! impl_store {
                 .await?;
                 rows.into_iter().map(Message::try_from).collect()
             }
+
+            async fn last_messages(&self, bot_id: i64, session_id: &str, count: i64) -> StoreResult<Vec<Message>> {
+                let rows: Vec<queries::MessageRow> = sqlx::query_as(
+                    "SELECT g.id, g.role, g.content, g.created_at, g.sources
+                       FROM messages g JOIN chat_sessions s ON s.id = g.session_id
+                      WHERE s.bot_id = $1 AND s.session_id = $2 ORDER BY g.id DESC LIMIT $3",
+                )
+                .bind(bot_id)
+                .bind(session_id)
+                .bind(count)
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().rev().map(Message::try_from).collect()
+            }
+
+            async fn session_open(
+                &self,
+                bot_id: i64,
+                session_id: &str,
+                active_since: i64,
+            ) -> StoreResult<Option<bool>> {
+                let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT last_activity_at, ended_at FROM chat_sessions WHERE bot_id = $1 AND session_id = $2",
+                )
+                .bind(bot_id)
+                .bind(session_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(last, ended)| ended.is_none() && last >= active_since))
+            }
         }
     };
 }

@@ -60,6 +60,15 @@ pub struct MessageStat {
     pub unanswered: bool,
 }
 
+/// Whose use analytics count.
+#[derive(Debug, Clone, Copy)]
+pub enum ActivityScope {
+    /// One bot.
+    Bot(i64),
+    /// Every bot in the user's workspaces, or in one of them.
+    Member { user_id: i64, workspace_id: Option<i64> },
+}
+
 /// A question visitors asked that the documents did not answer.
 #[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
 pub struct UnansweredQuestion {
@@ -132,13 +141,26 @@ pub trait WidgetTokens: Send + Sync {
     async fn hit_rate_limit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<(i64, i64)>;
     /// Deletes windows that ended before `now`; returns how many.
     async fn purge_rate_limits(&self, now: i64) -> StoreResult<u64>;
+    /// Ends the sessions idle since before `idle_before` (at their last activity); returns how many.
+    async fn end_idle_sessions(&self, idle_before: i64) -> StoreResult<u64>;
+    /// Deletes widget tokens that expired before `expired_before`, but never a
+    /// generated token while a token refreshed from it is still younger; returns how many.
+    async fn delete_expired_widget_tokens(&self, expired_before: i64) -> StoreResult<u64>;
+    /// Deletes up to `batch` sessions idle since before `idle_before`, with their
+    /// messages; returns how many sessions.
+    async fn delete_old_sessions(&self, idle_before: i64, batch: i64) -> StoreResult<u64>;
     /// Marks a visitor's message as a question the bot could not answer.
     async fn mark_unanswered(&self, message_id: i64) -> StoreResult<()>;
     /// The bot's unanswered questions, the same question (ignoring case and
     /// surrounding spaces) counted together, most asked first.
     async fn unanswered_questions(&self, bot_id: i64, page: Page) -> StoreResult<Vec<UnansweredQuestion>>;
-    /// Start times of the bot's sessions, and its messages, in `[from, to)`.
-    async fn activity(&self, bot_id: i64, from: i64, to: i64) -> StoreResult<(Vec<i64>, Vec<MessageStat>)>;
+    /// Start times of the sessions of the bots in `scope`, and their messages, in `[from, to)`.
+    async fn activity(
+        &self,
+        scope: ActivityScope,
+        from: i64,
+        to: i64,
+    ) -> StoreResult<(Vec<i64>, Vec<MessageStat>)>;
     /// Whether the token is of a bot in one of `user_id`'s workspaces.
     async fn widget_token_visible(&self, user_id: i64, token_id: i64) -> StoreResult<bool>;
     /// The tokens of a bot in one of `user_id`'s workspaces, newest first.
@@ -151,6 +173,25 @@ pub trait WidgetTokens: Send + Sync {
         now: i64,
     ) -> StoreResult<u64>;
 }
+
+/// Analytics' queries of sessions and messages in `[$2, $3)` of one bot (`$1`;
+/// `$4` is unused but bound).
+pub(super) const ONE_BOT: (&str, &str) = (
+    "SELECT started_at FROM chat_sessions WHERE bot_id = $1 AND $4 IS NULL AND started_at >= $2 AND started_at < $3",
+    "SELECT created_at, role, latency_ms, prompt_tokens, completion_tokens, unanswered
+       FROM messages WHERE bot_id = $1 AND $4 IS NULL AND created_at >= $2 AND created_at < $3",
+);
+/// The same for every bot in user `$1`'s workspaces, or in workspace `$4` of theirs.
+pub(super) const MEMBERS_BOTS: (&str, &str) = (
+    "SELECT started_at FROM chat_sessions
+      WHERE bot_id IN (SELECT b.id FROM bots b JOIN workspace_members m ON m.workspace_id = b.workspace_id
+                        WHERE m.user_id = $1 AND ($4 IS NULL OR b.workspace_id = $4))
+        AND started_at >= $2 AND started_at < $3",
+    "SELECT created_at, role, latency_ms, prompt_tokens, completion_tokens, unanswered FROM messages
+      WHERE bot_id IN (SELECT b.id FROM bots b JOIN workspace_members m ON m.workspace_id = b.workspace_id
+                        WHERE m.user_id = $1 AND ($4 IS NULL OR b.workspace_id = $4))
+        AND created_at >= $2 AND created_at < $3",
+);
 
 /// `widget_tokens` rows whose bot is in one of `$1`'s workspaces.
 macro_rules! members_tokens {
@@ -280,6 +321,50 @@ macro_rules! impl_widget_tokens {
                     .rows_affected())
             }
 
+            async fn end_idle_sessions(&self, idle_before: i64) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "UPDATE chat_sessions SET ended_at = last_activity_at
+                      WHERE ended_at IS NULL AND last_activity_at < $1",
+                )
+                .bind(idle_before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
+            async fn delete_expired_widget_tokens(&self, expired_before: i64) -> StoreResult<u64> {
+                // Refreshed tokens first; then generated ones none of whose
+                // refreshed tokens is left (deleting one deletes its family).
+                let refreshed = sqlx::query(
+                    "DELETE FROM widget_tokens WHERE family_id IS NOT NULL AND expires_at < $1",
+                )
+                .bind(expired_before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                let generated = sqlx::query(
+                    "DELETE FROM widget_tokens WHERE family_id IS NULL AND expires_at < $1
+                        AND NOT EXISTS (SELECT 1 FROM widget_tokens r WHERE r.family_id = widget_tokens.id)",
+                )
+                .bind(expired_before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(refreshed + generated)
+            }
+
+            async fn delete_old_sessions(&self, idle_before: i64, batch: i64) -> StoreResult<u64> {
+                Ok(sqlx::query(
+                    "DELETE FROM chat_sessions WHERE id IN (
+                        SELECT id FROM chat_sessions WHERE last_activity_at < $1 ORDER BY last_activity_at LIMIT $2)",
+                )
+                .bind(idle_before)
+                .bind(batch)
+                .execute(&self.pool)
+                .await?
+                .rows_affected())
+            }
+
             async fn mark_unanswered(&self, message_id: i64) -> StoreResult<()> {
                 sqlx::query("UPDATE messages SET unanswered = $2 WHERE id = $1")
                     .bind(message_id)
@@ -304,24 +389,33 @@ macro_rules! impl_widget_tokens {
                 .await?)
             }
 
-            async fn activity(&self, bot_id: i64, from: i64, to: i64) -> StoreResult<(Vec<i64>, Vec<MessageStat>)> {
-                let sessions: Vec<i64> = sqlx::query_scalar(
-                    "SELECT started_at FROM chat_sessions WHERE bot_id = $1 AND started_at >= $2 AND started_at < $3",
-                )
-                .bind(bot_id)
-                .bind(from)
-                .bind(to)
-                .fetch_all(&self.pool)
-                .await?;
-                let messages = sqlx::query_as(
-                    "SELECT created_at, role, latency_ms, prompt_tokens, completion_tokens, unanswered
-                       FROM messages WHERE bot_id = $1 AND created_at >= $2 AND created_at < $3",
-                )
-                .bind(bot_id)
-                .bind(from)
-                .bind(to)
-                .fetch_all(&self.pool)
-                .await?;
+            async fn activity(
+                &self,
+                scope: ActivityScope,
+                from: i64,
+                to: i64,
+            ) -> StoreResult<(Vec<i64>, Vec<MessageStat>)> {
+                // Both filters take the same four parameters; a bot's ignores $4.
+                let (bots, id, workspace) = match scope {
+                    ActivityScope::Bot(id) => ($crate::store::widget::ONE_BOT, id, None),
+                    ActivityScope::Member { user_id, workspace_id } => {
+                        ($crate::store::widget::MEMBERS_BOTS, user_id, workspace_id)
+                    }
+                };
+                let sessions: Vec<i64> = sqlx::query_scalar(bots.0)
+                    .bind(id)
+                    .bind(from)
+                    .bind(to)
+                    .bind(workspace)
+                    .fetch_all(&self.pool)
+                    .await?;
+                let messages = sqlx::query_as(bots.1)
+                    .bind(id)
+                    .bind(from)
+                    .bind(to)
+                    .bind(workspace)
+                    .fetch_all(&self.pool)
+                    .await?;
                 Ok((sessions, messages))
             }
 

@@ -266,3 +266,40 @@ async fn analytics_count_a_scripted_conversation() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn overall_analytics_add_up_the_callers_bots() {
+    let app = spawn_app().await;
+    let (help_token, help_session, _) = visitor(&app, "Help").await;
+    let (shop_token, shop_session, _) = visitor(&app, "Shop").await;
+    for _ in 0..2 {
+        let response = ask(&app, &help_token, &help_session, "How do I reset my password?", false).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let response = ask(&app, &shop_token, &shop_session, "Do you ship to Antarctica?", false).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let owner = app.admin_token().await;
+
+    let all: Value = app.get("/widget/analytics?interval=hour", &owner).await.json().await.unwrap();
+    assert_eq!(all["totals"]["sessions"], 2, "{all}");
+    assert_eq!(all["totals"]["messages"], 3);
+    assert_eq!(all["totals"]["unanswered"], 1);
+    assert_eq!(all["series"].as_array().unwrap().last().unwrap()["messages"], 3);
+
+    let workspaces: Vec<Value> = app.get("/workspaces", &owner).await.json().await.unwrap();
+    let shop = workspaces.iter().find(|w| w["name"] == "Shop").unwrap()["id"].as_i64().unwrap();
+    let one: Value =
+        app.get(&format!("/widget/analytics?workspace_id={shop}"), &owner).await.json().await.unwrap();
+    assert_eq!(one["totals"]["messages"], 1, "{one}");
+    assert_eq!(one["totals"]["unanswered"], 1);
+
+    // Another user sees none of it, and not the workspace.
+    let stranger = app.user_token("stranger").await;
+    let theirs: Value = app.get("/widget/analytics", &stranger).await.json().await.unwrap();
+    assert_eq!(theirs["totals"]["messages"], 0);
+    assert_eq!(theirs["totals"]["sessions"], 0);
+    let path = format!("/widget/analytics?workspace_id={shop}");
+    assert_error(app.get(&path, &stranger).await, StatusCode::NOT_FOUND, "not_found").await;
+    let fields = validation_fields(app.get("/widget/analytics?interval=minute", &owner).await).await;
+    assert!(fields["interval"].is_string());
+}

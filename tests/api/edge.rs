@@ -214,6 +214,7 @@ async fn openapi_describes_every_route_of_the_contract() {
         ("/widget/bots/{id}/sessions/{session_id}", "get"),
         ("/widget/bots/{id}/unanswered", "get"),
         ("/widget/bots/{id}/analytics", "get"),
+        ("/widget/analytics", "get"),
         ("/widget/generate", "post"),
         ("/widget/refresh", "post"),
         ("/widget/revoke", "post"),

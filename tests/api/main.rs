@@ -10,6 +10,7 @@ mod edge;
 mod embeddings;
 mod fixtures;
 mod helpers;
+mod housekeeping;
 mod limits;
 mod llm;
 mod store;
