@@ -7,11 +7,16 @@
 //! 1. extractive replies (no language model): turns/s and p50/p99 at
 //!    `--concurrency` clients, and the server's CPU-ms per turn (from
 //!    /proc/<pid>/stat, so the load generator's own CPU is not counted);
-//! 2. the same with a mock OpenAI-compatible server in this process that
-//!    answers at once;
-//! 3. `--streams` streaming chats held open at once (the mock sends the first
-//!    piece, then waits): time to the first byte of the stream (p50/p99) and
-//!    the server's RSS while they are open.
+//! 2. the same with a mock OpenAI-compatible server that answers at once (this
+//!    program again, in a process of its own, so that its sockets and CPU are
+//!    not counted as the load generator's);
+//! 3. `--streams` streaming chats held open at once (a mock that sends the
+//!    first piece, then waits): time to the first byte of the stream (p50/p99)
+//!    and the server's RSS while they are open.
+//!
+//! A first row measures the load generator itself: the same clients against
+//! `GET /healthz`, which does no work, so its turns/s is the most this
+//! generator can drive on the machine beside the server.
 //!
 //! ```sh
 //! ulimit -n 65536; cargo bench --bench chat
@@ -19,13 +24,11 @@
 //! ```
 //!
 //! Abuse limits are raised for the run (one address sends everything). Each
-//! held stream costs two sockets here and two in the server: raise `ulimit -n`
-//! first, or lower `--streams`.
+//! held stream costs the server two sockets (the visitor's and the model's),
+//! so the streams are capped to what its open-file limit allows, and the run
+//! says so.
 
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -34,9 +37,9 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::post;
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::sync::Notify;
 
 const PASSWORD: &str = "benchmark password 1";
 const DOCUMENT: &str = "# Account\n\n## Password\n\nTo reset your password, open Settings and choose Security. \
@@ -76,6 +79,10 @@ impl Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    if let Some(mode) = std::env::args().skip_while(|a| a != "--mock-llm").nth(1) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        return runtime.block_on(serve_mock(mode == "hold"));
+    }
     let args = Args::parse()?;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(run(args))
@@ -92,28 +99,85 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     let server = Server::start(&[]).await?;
     let visitor = server.prepare(args.concurrency).await?;
-    throughput("extractive replies", &server, &visitor, &args).await?;
+    throughput("load generator ceiling (GET /healthz)", &server, &visitor, &args, None).await?;
+    throughput("extractive replies", &server, &visitor, &args, Some(QUESTIONS.as_slice())).await?;
     drop(server);
 
-    let release = Arc::new(Notify::new());
-    let hold = Arc::new(AtomicBool::new(false));
-    let mock = start_mock(hold.clone(), release.clone()).await?;
-    let base = format!("http://{mock}/v1");
-    let llm = [
-        ("DOCENT_LLM_PROVIDER", "openai"),
-        ("DOCENT_LLM_BASE_URL", base.as_str()),
-        ("DOCENT_LLM_MODEL", "mock"),
-        ("DOCENT_LLM_FIRST_TOKEN_TIMEOUT_SECONDS", "600"),
-        ("DOCENT_LLM_TIMEOUT_SECONDS", "3600"),
-    ];
-    let server = Server::start(&llm).await?;
-    let visitor = server.prepare(args.concurrency.max(args.streams)).await?;
-    throughput("mock LLM answering at once", &server, &visitor, &args).await?;
+    let mock = Mock::start("now")?;
+    let server = Server::start(&mock.llm_env()).await?;
+    let visitor = server.prepare(args.concurrency).await?;
+    throughput("mock LLM answering at once", &server, &visitor, &args, Some(QUESTIONS.as_slice())).await?;
+    drop(server);
+    drop(mock);
 
-    hold.store(true, Ordering::SeqCst);
-    held_streams(&server, &visitor, args.streams).await?;
-    release.notify_waiters();
+    let mock = Mock::start("hold")?;
+    let server = Server::start(&mock.llm_env()).await?;
+    let fit = (open_files_limit().saturating_sub(200) / 2).max(1);
+    let streams = if args.streams > fit {
+        println!(
+            "holding {fit} streams, not {}: each takes two of the server's {} open files",
+            args.streams,
+            open_files_limit()
+        );
+        fit
+    } else {
+        args.streams
+    };
+    let visitor = server.prepare(streams).await?;
+    held_streams(&server, &visitor, streams).await?;
     Ok(())
+}
+
+/// The soft limit of open files this process (and the server it starts) has.
+fn open_files_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3)?.parse().ok())
+        .unwrap_or(1024)
+}
+
+/// A mock OpenAI-compatible server in a process of its own.
+struct Mock {
+    child: Child,
+    base_url: String,
+}
+
+impl Mock {
+    fn start(mode: &str) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .args(["--mock-llm", mode])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start the mock model")?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().context("no stdout")?),
+            &mut line,
+        )?;
+        let addr = line.trim().strip_prefix("mock listening on ").context("the mock did not start")?;
+        Ok(Self { base_url: format!("http://{addr}/v1"), child })
+    }
+
+    fn llm_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("DOCENT_LLM_PROVIDER", "openai".into()),
+            ("DOCENT_LLM_BASE_URL", self.base_url.clone()),
+            ("DOCENT_LLM_MODEL", "mock".into()),
+            ("DOCENT_LLM_FIRST_TOKEN_TIMEOUT_SECONDS", "600".into()),
+            ("DOCENT_LLM_TIMEOUT_SECONDS", "3600".into()),
+        ]
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The `docent` binary running on a temporary data folder.
@@ -131,7 +195,7 @@ struct Visitor {
 }
 
 impl Server {
-    async fn start(extra_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+    async fn start(extra_env: &[(&'static str, String)]) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut command = Command::new(env!("CARGO_BIN_EXE_docent"));
         command
@@ -144,7 +208,7 @@ impl Server {
             .env("DOCENT_WIDGET_SESSIONS_PER_ADDRESS_PER_HOUR", "1000000")
             .env("DOCENT_WIDGET_MESSAGES_PER_SESSION_PER_MINUTE", "10000")
             .env("DOCENT_WIDGET_MAX_SESSIONS_PER_BOT", "1000000")
-            .envs(extra_env.iter().copied())
+            .envs(extra_env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = command.spawn().context("cannot start docent")?;
@@ -249,8 +313,15 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-/// `concurrency` clients sending chat turns for `seconds`.
-async fn throughput(name: &str, server: &Server, visitor: &Visitor, args: &Args) -> anyhow::Result<()> {
+/// `concurrency` clients sending chat turns (or, without `questions`, asking
+/// for `/healthz`) for `seconds`.
+async fn throughput(
+    name: &str,
+    server: &Server,
+    visitor: &Visitor,
+    args: &Args,
+    questions: Option<&'static [&'static str]>,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let cpu_before = server.cpu_ms();
     let started = Instant::now();
@@ -263,16 +334,16 @@ async fn throughput(name: &str, server: &Server, visitor: &Visitor, args: &Args)
             let mut failures = 0usize;
             let mut i = n;
             while Instant::now() < deadline {
-                let body = json!({"session_id": session, "message": QUESTIONS[i % QUESTIONS.len()]});
+                let request = match questions {
+                    Some(questions) => {
+                        let body = json!({"session_id": session, "message": questions[i % questions.len()]});
+                        client.post(format!("{url}/widget/chat")).bearer_auth(&token).json(&body)
+                    }
+                    None => client.get(format!("{url}/healthz")),
+                };
                 i += 1;
                 let t = Instant::now();
-                let ok = match client
-                    .post(format!("{url}/widget/chat"))
-                    .bearer_auth(&token)
-                    .json(&body)
-                    .send()
-                    .await
-                {
+                let ok = match request.send().await {
                     Ok(response) => response.status().is_success() && response.bytes().await.is_ok(),
                     Err(_) => false,
                 };
@@ -344,39 +415,28 @@ async fn held_streams(server: &Server, visitor: &Visitor, streams: usize) -> any
     Ok(())
 }
 
-/// A mock OpenAI-compatible server: answers at once, or (when `hold` is set)
-/// sends the first piece and keeps the stream open until `release`.
-async fn start_mock(hold: Arc<AtomicBool>, release: Arc<Notify>) -> anyhow::Result<SocketAddr> {
-    async fn completions(State((hold, release)): State<(Arc<AtomicBool>, Arc<Notify>)>) -> impl IntoResponse {
+/// The mock OpenAI-compatible server (`--mock-llm now|hold`): answers at once,
+/// or sends the first piece and holds the stream open until it is killed.
+/// Prints `mock listening on ADDR`, then serves.
+async fn serve_mock(hold: bool) -> anyhow::Result<()> {
+    async fn completions(State(hold): State<bool>) -> impl IntoResponse {
         let piece = |text: &str| format!("data: {}\n\n", json!({"choices": [{"delta": {"content": text}}]}));
         let done = format!(
             "data: {}\n\ndata: [DONE]\n\n",
             json!({"choices": [{"delta": {}, "finish_reason": "stop"}]})
         );
         let first = piece("Open Settings, ");
-        let body = if hold.load(Ordering::SeqCst) {
-            let stream = futures_util::stream::unfold(0, move |step| {
-                let (first, release, done) = (first.clone(), release.clone(), done.clone());
-                async move {
-                    match step {
-                        0 => Some((Ok::<_, std::io::Error>(first), 1)),
-                        1 => {
-                            release.notified().await;
-                            Some((Ok(done), 2))
-                        }
-                        _ => None,
-                    }
-                }
-            });
-            Body::from_stream(stream)
+        let body = if hold {
+            let first = futures_util::stream::once(async move { Ok::<_, std::io::Error>(first) });
+            Body::from_stream(first.chain(futures_util::stream::pending()))
         } else {
             Body::from(format!("{first}{}{done}", piece("then Security.")))
         };
         ([("content-type", "text/event-stream")], body)
     }
-    let app = Router::new().route("/v1/chat/completions", post(completions)).with_state((hold, release));
+    let app = Router::new().route("/v1/chat/completions", post(completions)).with_state(hold);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
+    println!("mock listening on {}", listener.local_addr()?);
+    axum::serve(listener, app).await?;
+    Ok(())
 }

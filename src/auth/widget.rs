@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use super::Auth;
 use super::tokens::{Claims, TokenError, WIDGET, random_token, token_hash};
 use crate::clock::{now_ms, serde_rfc3339};
-use crate::store::{NewWidgetToken, StoreError, WidgetBot, WidgetTokenRow};
+use crate::store::{NewWidgetToken, StoreError, TokenAndBot, WidgetBot, WidgetTokenRow};
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// `last_used_at` is written at most this often per token.
@@ -128,14 +128,14 @@ impl Auth {
         token: &str,
         claims: &Claims,
     ) -> Result<(WidgetTokenRow, WidgetBot), WidgetError> {
-        let row = self.store.widget_token_by_hash(&token_hash(token)).await?.ok_or(WidgetError::Invalid)?;
+        let TokenAndBot { token: row, bot } =
+            self.store.widget_token_and_bot(&token_hash(token)).await?.ok_or(WidgetError::Invalid)?;
         if claims.tid != Some(row.id) || claims.sub != row.bot_id.to_string() {
             return Err(WidgetError::Invalid);
         }
         if row.revoked_at.is_some() {
             return Err(WidgetError::Revoked);
         }
-        let bot = self.store.widget_bot(row.bot_id).await?.ok_or(WidgetError::Invalid)?;
         Ok((row, bot))
     }
 

@@ -12,6 +12,7 @@ mod queries;
 mod sqlite;
 pub mod vectors;
 mod widget;
+mod windows;
 
 use std::sync::Arc;
 

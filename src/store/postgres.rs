@@ -88,4 +88,31 @@ impl_knowledge!(PgStore, sqlx::Postgres, {
 });
 
 impl_vectors!(PgStore);
-impl_widget_tokens!(PgStore);
+impl_widget_tokens!(PgStore, {
+    async fn hit_rate_limit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<(i64, i64)> {
+        // One statement: concurrent hits on any node are each counted once.
+        Ok(sqlx::query_as(
+            "INSERT INTO rate_limits (key, hits, window_start, expires_at) VALUES ($1, 1, $2, $2 + $3)
+                     ON CONFLICT (key) DO UPDATE SET
+                       hits = CASE WHEN rate_limits.expires_at <= $2 THEN 1 ELSE rate_limits.hits + 1 END,
+                       window_start = CASE WHEN rate_limits.expires_at <= $2 THEN $2
+                                           ELSE rate_limits.window_start END,
+                       expires_at = CASE WHEN rate_limits.expires_at <= $2 THEN $2 + $3
+                                         ELSE rate_limits.expires_at END
+                     RETURNING hits, expires_at",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(window_ms)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn purge_rate_limits(&self, now: i64) -> StoreResult<u64> {
+        Ok(sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+});

@@ -607,8 +607,8 @@ macro_rules! impl_store {
             }
 
             async fn add_message(&self, message: &NewMessage) -> StoreResult<i64> {
-                let mut tx = self.begin_write().await?;
-                let id: i64 = sqlx::query_scalar(
+                // A trigger moves the session's last activity forward (migration 8).
+                Ok(sqlx::query_scalar(
                     "INSERT INTO messages (session_id, bot_id, role, content, sources, prompt_tokens,
                                            completion_tokens, latency_ms, created_at)
                      SELECT s.id, s.bot_id, $2, $3, $4, $5, $6, $7, $8
@@ -623,15 +623,8 @@ macro_rules! impl_store {
                 .bind(message.completion_tokens)
                 .bind(message.latency_ms)
                 .bind(message.created_at)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE chat_sessions SET last_activity_at = $2 WHERE session_id = $1")
-                    .bind(&message.session_id)
-                    .bind(message.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok(id)
+                .fetch_one(&self.pool)
+                .await?)
             }
 
             async fn list_chat_sessions(

@@ -11,6 +11,7 @@ use super::knowledge::{self, impl_knowledge};
 use super::queries::{self, impl_store};
 use super::vectors::impl_vectors;
 use super::widget::impl_widget_tokens;
+use super::windows::Windows;
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
 
@@ -18,6 +19,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    windows: Windows,
 }
 
 impl SqliteStore {
@@ -41,7 +43,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(config.acquire_timeout_seconds))
             .connect_with(options)
             .await?;
-        Ok(Self { pool })
+        Ok(Self { pool, windows: Windows::default() })
     }
 }
 
@@ -102,4 +104,14 @@ impl_knowledge!(SqliteStore, sqlx::Sqlite, {
 });
 
 impl_vectors!(SqliteStore);
-impl_widget_tokens!(SqliteStore);
+impl_widget_tokens!(SqliteStore, {
+    // One process uses a SQLite database, so its abuse-limit windows can live
+    // in memory: no write transaction per visitor request.
+    async fn hit_rate_limit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<(i64, i64)> {
+        Ok(self.windows.hit(key, now, window_ms))
+    }
+
+    async fn purge_rate_limits(&self, now: i64) -> StoreResult<u64> {
+        Ok(self.windows.purge(now))
+    }
+});

@@ -25,6 +25,7 @@ pub struct WidgetTokenRow {
 /// A bot as its visitors' requests need it, whoever owns it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct WidgetBot {
+    #[sqlx(rename = "bot_id")]
     pub id: i64,
     pub workspace_id: i64,
     pub name: String,
@@ -47,6 +48,15 @@ impl WidgetBot {
     pub fn origins(&self) -> Vec<String> {
         serde_json::from_str(&self.allowed_origins).unwrap_or_default()
     }
+}
+
+/// A token row and its bot, read together.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenAndBot {
+    #[sqlx(flatten)]
+    pub token: WidgetTokenRow,
+    #[sqlx(flatten)]
+    pub bot: WidgetBot,
 }
 
 /// What analytics need of one message.
@@ -125,7 +135,8 @@ pub trait WidgetTokens: Send + Sync {
     async fn insert_widget_token(&self, token: &NewWidgetToken) -> StoreResult<i64>;
     async fn set_widget_token_hash(&self, id: i64, token_hash: &str) -> StoreResult<()>;
     async fn widget_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<WidgetTokenRow>>;
-    async fn widget_bot(&self, bot_id: i64) -> StoreResult<Option<WidgetBot>>;
+    /// The token row with this hash and its bot, in one query.
+    async fn widget_token_and_bot(&self, token_hash: &str) -> StoreResult<Option<TokenAndBot>>;
     /// Records a use, at most once a minute per token (`now - 60 s` is `stale_before`).
     async fn touch_widget_token(&self, id: i64, now: i64, stale_before: i64) -> StoreResult<()>;
     /// Stores a new visitor session unless the bot already has `max_active`
@@ -137,7 +148,9 @@ pub trait WidgetTokens: Send + Sync {
         max_active: i64,
     ) -> StoreResult<bool>;
     /// Counts one hit for `key` in its window of `window_ms` (a window that has
-    /// ended starts over at `now`); returns the hits so far and when the window ends.
+    /// ended starts over at `now`); returns the hits so far and when the window
+    /// ends. On PostgreSQL the windows are rows every node shares; on SQLite,
+    /// which one process uses, they are kept in memory.
     async fn hit_rate_limit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<(i64, i64)>;
     /// Deletes windows that ended before `now`; returns how many.
     async fn purge_rate_limits(&self, now: i64) -> StoreResult<u64>;
@@ -203,11 +216,14 @@ macro_rules! members_tokens {
 }
 pub(super) use members_tokens;
 
-/// Expands into `impl WidgetTokens for $store`.
+/// Expands into `impl WidgetTokens for $store`, with `$own` the methods each
+/// database does its own way (the abuse-limit windows).
 macro_rules! impl_widget_tokens {
-    ($store:ty) => {
+    ($store:ty, { $($own:tt)* }) => {
         #[async_trait::async_trait]
         impl $crate::store::WidgetTokens for $store {
+            $($own)*
+
             async fn insert_widget_token(&self, token: &NewWidgetToken) -> StoreResult<i64> {
                 Ok(sqlx::query_scalar(
                     "INSERT INTO widget_tokens (bot_id, family_id, created_by, token_hash, created_at, expires_at)
@@ -242,13 +258,17 @@ macro_rules! impl_widget_tokens {
                 .await?)
             }
 
-            async fn widget_bot(&self, bot_id: i64) -> StoreResult<Option<WidgetBot>> {
+            async fn widget_token_and_bot(&self, token_hash: &str) -> StoreResult<Option<TokenAndBot>> {
+                // A bot's tokens go with it, so a token always has its bot.
                 Ok(sqlx::query_as(
-                    "SELECT id, workspace_id, name, system_prompt, welcome_message, is_active, allowed_origins,
-                            theme, position, primary_color, bubble_icon, fallback_message, model, temperature
-                       FROM bots WHERE id = $1",
+                    "SELECT t.id, t.bot_id, t.family_id, t.created_at, t.expires_at, t.revoked_at, t.last_used_at,
+                            b.workspace_id, b.name, b.system_prompt, b.welcome_message, b.is_active,
+                            b.allowed_origins, b.theme, b.position, b.primary_color, b.bubble_icon,
+                            b.fallback_message, b.model, b.temperature
+                       FROM widget_tokens t JOIN bots b ON b.id = t.bot_id
+                      WHERE t.token_hash = $1",
                 )
-                .bind(bot_id)
+                .bind(token_hash)
                 .fetch_optional(&self.pool)
                 .await?)
             }
@@ -292,33 +312,6 @@ macro_rules! impl_widget_tokens {
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
-            }
-
-            async fn hit_rate_limit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<(i64, i64)> {
-                // One statement: concurrent hits on any node are each counted once.
-                Ok(sqlx::query_as(
-                    "INSERT INTO rate_limits (key, hits, window_start, expires_at) VALUES ($1, 1, $2, $2 + $3)
-                     ON CONFLICT (key) DO UPDATE SET
-                       hits = CASE WHEN rate_limits.expires_at <= $2 THEN 1 ELSE rate_limits.hits + 1 END,
-                       window_start = CASE WHEN rate_limits.expires_at <= $2 THEN $2
-                                           ELSE rate_limits.window_start END,
-                       expires_at = CASE WHEN rate_limits.expires_at <= $2 THEN $2 + $3
-                                         ELSE rate_limits.expires_at END
-                     RETURNING hits, expires_at",
-                )
-                .bind(key)
-                .bind(now)
-                .bind(window_ms)
-                .fetch_one(&self.pool)
-                .await?)
-            }
-
-            async fn purge_rate_limits(&self, now: i64) -> StoreResult<u64> {
-                Ok(sqlx::query("DELETE FROM rate_limits WHERE expires_at <= $1")
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected())
             }
 
             async fn end_idle_sessions(&self, idle_before: i64) -> StoreResult<u64> {
