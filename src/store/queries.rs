@@ -607,7 +607,8 @@ macro_rules! impl_store {
             }
 
             async fn add_message(&self, message: &NewMessage) -> StoreResult<i64> {
-                // A trigger moves the session's last activity forward (migration 8).
+                // A visitor's message moves the session's last activity forward,
+                // by a trigger (migration 8).
                 Ok(sqlx::query_scalar(
                     "INSERT INTO messages (session_id, bot_id, role, content, sources, prompt_tokens,
                                            completion_tokens, latency_ms, created_at)

@@ -370,12 +370,11 @@ macro_rules! impl_widget_tokens {
             async fn unanswered_questions(&self, bot_id: i64, page: Page) -> StoreResult<Vec<UnansweredQuestion>> {
                 Ok(sqlx::query_as(
                     "SELECT MIN(content) AS question, COUNT(*) AS count, MAX(created_at) AS last_asked_at
-                       FROM messages WHERE bot_id = $1 AND unanswered = $2
+                       FROM messages WHERE bot_id = $1 AND unanswered = TRUE
                       GROUP BY lower(trim(content))
-                      ORDER BY COUNT(*) DESC, MAX(created_at) DESC LIMIT $3 OFFSET $4",
+                      ORDER BY COUNT(*) DESC, MAX(created_at) DESC LIMIT $2 OFFSET $3",
                 )
                 .bind(bot_id)
-                .bind(true)
                 .bind(page.limit)
                 .bind(page.offset)
                 .fetch_all(&self.pool)
