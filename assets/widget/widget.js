@@ -48,7 +48,8 @@
       let s;
       try { s = JSON.parse(get('chat')) } catch (e) {}
       s = s || {};
-      sid = s.sid; msgs = s.msgs || []; old = s.old || []; look = s.look || {};
+      const arr = a => Array.isArray(a) ? a : [];
+      sid = s.sid; msgs = arr(s.msgs); old = arr(s.old); look = Object(s.look);
     };
     const save = () => put('chat', JSON.stringify({sid, look, msgs: msgs.slice(-60), old: old.slice(-40)}));
     load();
@@ -201,12 +202,15 @@ textarea::placeholder{color:var(--mu);opacity:1}
       if (L.lang) root.lang = L.lang;
       title.textContent = L.title || 'Chat';
       bubble.setAttribute('aria-label', L.title ? 'Chat with ' + L.title : 'Open chat');
-      const i = String(L.bubbleIcon || '').trim();
+      const i = String(L.bubbleIcon || '').trim(), chat = () => icon('M4 5h16v11H9l-5 4z');
       if (i !== shownIcon) {
         shownIcon = i;
         ic.textContent = '';
-        ic.append(/^https:\/\/\S+$/i.test(i) ? el('img', {src: i, alt: ''})
-          : i ? [...i].slice(0, 8).join('') : icon('M4 5h16v11H9l-5 4z'));
+        if (/^https:\/\/\S+$/i.test(i)) {
+          const img = el('img', {src: i, alt: ''});
+          img.addEventListener('error', () => img.replaceWith(chat())); // a broken image: the default icon
+          ic.append(img);
+        } else ic.append(i ? [...i].slice(0, 8).join('') : chat());
       }
     };
 
