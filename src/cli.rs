@@ -43,6 +43,10 @@ pub enum Command {
         /// Address to listen on, IP:port [default: 127.0.0.1:8000].
         #[arg(long, value_name = "ADDR")]
         bind: Option<String>,
+        /// Also create the sample workspace and bot, unless they exist, and show
+        /// them on the demo page (/static/widget-demo.html).
+        #[arg(long)]
+        sample: bool,
     },
     /// Apply database migrations and exit.
     Migrate {
@@ -127,7 +131,7 @@ impl Cli {
         let env: HashMap<String, String> = std::env::vars().collect();
         let overrides = Overrides {
             bind: match &self.command {
-                Command::Serve { bind } => bind.clone(),
+                Command::Serve { bind, .. } => bind.clone(),
                 _ => None,
             },
             data_dir: self.global.data_dir.clone(),
@@ -140,7 +144,7 @@ impl Cli {
 /// Runs the parsed command with its configuration.
 pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve { .. } => serve(config).await,
+        Command::Serve { sample, .. } => serve(config, sample).await,
         Command::Migrate { sample } => migrate(config, sample).await,
         Command::User(command) => user(config, command).await,
         Command::Healthcheck { url } => healthcheck(&config, url.as_deref()).await,
@@ -155,15 +159,17 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, sample: bool) -> anyhow::Result<()> {
     telemetry::init(config.log_format, &config.log_level);
     let mut app = Application::build(config).await?;
     let url = app.state().config.public_url.clone();
     if let Some(bootstrap) = app.take_bootstrap() {
         announce_admin(&bootstrap);
     }
+    app.prepare_demo(sample).await?;
     println!("Docent is listening on {url} (bound to {})", app.local_addr());
     println!("Sign in: POST {url}/auth/login with {{\"username\", \"password\"}}; API: {url}/openapi.json");
+    println!("The widget, live: {url}/static/widget-demo.html");
     app.run_until(shutdown_signal()).await?;
     Ok(())
 }

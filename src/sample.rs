@@ -1,8 +1,14 @@
-//! The sample workspace and bot of `docent migrate --sample`, so that a new
-//! install has something to try. Running it again finds them instead of making more.
+//! The sample workspace and bot of `docent migrate --sample` (and `docent
+//! serve --sample`), so that a new install has something to try. Running it
+//! again finds them instead of making more. The demo page shows the sample bot
+//! with a widget token kept in the data folder.
+
+use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::auth::Auth;
+use crate::auth::widget::WidgetError;
 use crate::clock::now_ms;
 use crate::rag::extract::Kind;
 use crate::store::{AddOutcome, BotFields, NewDocument, StatsAt, Store, StoreResult};
@@ -84,4 +90,55 @@ pub async fn ensure(store: &dyn Store, owner_id: i64, base_url: &str) -> StoreRe
         }
     }
     Ok(Sample { workspace_id, bot_id, created: created || documents_added > 0, documents_added, bot_created })
+}
+
+/// The file in the data folder that keeps the demo page's widget token.
+const DEMO_TOKEN_FILE: &str = "demo-widget-token";
+/// Lifetime of a demo page token; a new one is made when it no longer works.
+const DEMO_TOKEN_DAYS: i64 = 365;
+
+/// The sample bot's id, if the first administrator has the sample.
+async fn sample_bot(store: &dyn Store, owner_id: i64) -> StoreResult<Option<i64>> {
+    let workspace = store
+        .list_workspaces(owner_id)
+        .await?
+        .into_iter()
+        .find(|w| w.name.to_lowercase() == WORKSPACE_NAME.to_lowercase());
+    let Some(workspace) = workspace else { return Ok(None) };
+    let now = now_ms();
+    let bots = store.list_bots(owner_id, Some(workspace.id), StatsAt { now, active_since: now }).await?;
+    Ok(bots.into_iter().find(|b| b.name.eq_ignore_ascii_case(BOT_NAME)).map(|b| b.id))
+}
+
+/// A widget token for the demo page: the one kept in `data_dir` while it still
+/// works, else a new one (kept there in its place); `None` without a sample bot.
+/// Each node keeps its own.
+pub async fn demo_token(
+    auth: &Auth,
+    store: &dyn Store,
+    data_dir: &Path,
+) -> Result<Option<String>, WidgetError> {
+    let Some(owner) = store.first_admin().await? else { return Ok(None) };
+    let Some(bot_id) = sample_bot(store, owner.id).await? else { return Ok(None) };
+    let file = data_dir.join(DEMO_TOKEN_FILE);
+    if let Ok(kept) = std::fs::read_to_string(&file) {
+        let kept = kept.trim();
+        if auth.visitor(kept).await.is_ok_and(|visitor| visitor.bot.id == bot_id) {
+            return Ok(Some(kept.to_owned()));
+        }
+    }
+    let issued = auth.generate_widget_token(bot_id, DEMO_TOKEN_DAYS, owner.id).await?;
+    if let Err(err) = write_private(&file, &issued.token) {
+        tracing::warn!(error = %err, file = %file.display(), "cannot keep the demo page's token; a new one is made at each start");
+    }
+    Ok(Some(issued.token))
+}
+
+/// Writes `text` to a file only its owner may read.
+fn write_private(file: &Path, text: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::io::Write::write_all(&mut options.open(file)?, text.as_bytes())
 }

@@ -53,6 +53,7 @@ impl Application {
             openapi: http::openapi(),
             knowledge,
             llm,
+            demo_page: http::assets::demo_page(None),
         };
         Ok(Self { listener, state, bootstrap })
     }
@@ -63,6 +64,27 @@ impl Application {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    /// With `create_sample`, makes the sample workspace and bot unless they
+    /// exist (their documents are processed in the background, as uploads
+    /// are); then shows the sample bot, if any, on the demo page.
+    pub async fn prepare_demo(&mut self, create_sample: bool) -> anyhow::Result<()> {
+        let state = &mut self.state;
+        if create_sample {
+            let owner = state.store.first_admin().await?.context(
+                "no administrator exists to own the sample; create one with `docent user create --admin`",
+            )?;
+            let base_url = state.config.widget_base_url().to_owned();
+            let sample = crate::sample::ensure(state.store.as_ref(), owner.id, &base_url).await?;
+            if sample.documents_added > 0 {
+                state.knowledge.job_added();
+            }
+        }
+        let token =
+            crate::sample::demo_token(&state.auth, state.store.as_ref(), &state.config.data_dir).await?;
+        state.demo_page = http::assets::demo_page(token.as_deref());
+        Ok(())
     }
 
     /// The first administrator, if this start created one.

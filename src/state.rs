@@ -6,6 +6,7 @@ use utoipa::openapi::OpenApi;
 
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::http::assets::Asset;
 use crate::llm::LlmProvider;
 use crate::metrics::Metrics;
 use crate::rag::KnowledgeBase;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub llm: Option<Arc<dyn LlmProvider>>,
     /// The OpenAPI document, generated from the routes at start.
     pub openapi: Arc<OpenApi>,
+    /// `/static/widget-demo.html`, with the sample bot's widget token when there is one.
+    pub demo_page: Arc<Asset>,
 }

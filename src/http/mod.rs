@@ -3,6 +3,7 @@
 //! wrong methods, oversized bodies and panics).
 
 mod analytics;
+pub mod assets;
 mod auth;
 mod bots;
 mod chat;
@@ -75,7 +76,7 @@ pub fn api(max_file_mb: u32) -> OpenApiRouter<AppState> {
 /// The whole application router for `state`.
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api(state.config.ingest.max_file_mb).split_for_parts();
-    with_edge(routes, state)
+    with_edge(routes.merge(assets::router()), state)
 }
 
 /// Wraps `routes` in the edge every route shares: JSON errors for unknown

@@ -71,15 +71,36 @@ pub(super) async fn cors(request: Request, next: Next) -> Response {
 /// without `Origin` (a server, curl) is not a browser's and passes.
 pub(super) fn check_origin(state: &AppState, bot: &WidgetBot, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else { return Ok(()) };
-    let own = url::Url::parse(&state.config.public_url).ok().map(|url| url.origin().ascii_serialization());
+    let own = own_origins(&state.config.public_url);
     let bots = bot.origins();
-    let allowed =
-        bots.iter().chain(&state.config.widget.allowed_origins).map(String::as_str).chain(own.as_deref());
+    let allowed = bots.iter().chain(&state.config.widget.allowed_origins).chain(&own).map(String::as_str);
     if origin.to_str().is_ok_and(|origin| origin_allowed(origin, allowed)) {
         Ok(())
     } else {
         Err(origin_refused())
     }
+}
+
+/// The server's own origin, from `public_url`. On a loopback address the
+/// other loopback names of the same port count as the same machine's, so the
+/// demo page works at `localhost` as at `127.0.0.1`.
+fn own_origins(public_url: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(public_url) else { return Vec::new() };
+    let own = url.origin().ascii_serialization();
+    let loopback = match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    if !loopback {
+        return vec![own];
+    }
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    ["localhost", "127.0.0.1", "[::1]"]
+        .iter()
+        .map(|host| format!("{}://{host}{port}", url.scheme()))
+        .collect()
 }
 
 pub(super) fn origin_refused() -> ApiError {
@@ -257,4 +278,20 @@ async fn session_messages(
     active_session(&state, bot_id, &session_id).await?;
     let messages = state.store.session_messages(bot_id, &session_id).await?;
     Ok(Json(History { session_id, messages }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_origins;
+
+    #[test]
+    fn loopback_names_are_one_machine_and_others_stand_alone() {
+        let local = own_origins("http://127.0.0.1:8000");
+        assert!(local.contains(&"http://localhost:8000".to_owned()));
+        assert!(local.contains(&"http://[::1]:8000".to_owned()));
+        assert!(local.contains(&"http://127.0.0.1:8000".to_owned()));
+        assert!(!local.iter().any(|o| o.ends_with(":8001")));
+        assert_eq!(own_origins("https://docent.example.com/"), ["https://docent.example.com"]);
+        assert!(own_origins("not a url").is_empty());
+    }
 }

@@ -113,11 +113,22 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], after `customise` has changed the configuration.
 pub async fn spawn_app_with(customise: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(customise, false).await
+}
+
+/// Like [`spawn_app`], as `docent serve --sample` starts: with the sample
+/// workspace and bot, shown on the demo page.
+pub async fn spawn_app_with_sample() -> TestApp {
+    spawn(|_| {}, true).await
+}
+
+async fn spawn(customise: impl FnOnce(&mut Config), sample: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary folder");
     let db = TestDb::new(dir.path()).await;
     let mut config = test_config(dir.path(), &db.url);
     customise(&mut config);
-    let app = Application::build(config).await.expect("the application builds");
+    let mut app = Application::build(config).await.expect("the application builds");
+    app.prepare_demo(sample).await.expect("the demo page is prepared");
     let addr = app.local_addr();
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel();
