@@ -149,13 +149,7 @@ async fn turn(
             if bot.fallback_message.is_empty() { chat::DEFAULT_FALLBACK } else { &bot.fallback_message };
         let (text, sources, usage, answered) = match &state.llm {
             Some(llm) if chat::relevant(&passages) => {
-                let mut history: Vec<(String, String)> = state
-                    .store
-                    .last_messages(bot.id, &session_id, HISTORY_MESSAGES)
-                    .await?
-                    .into_iter()
-                    .map(|m| (m.role, m.content))
-                    .collect();
+                let mut history = state.store.recent_turns(bot.id, &session_id, HISTORY_MESSAGES).await?;
                 history.pop(); // the question, stored a moment ago, goes last on its own
                 let budget = usize::try_from(state.config.llm.context_tokens).unwrap_or(usize::MAX);
                 let messages = chat::prompt(&bot.system_prompt, &passages, &history, &question, budget);

@@ -124,8 +124,14 @@ pub trait Store: Knowledge + Vectors + WidgetTokens + Send + Sync + 'static {
         active_since: i64,
     ) -> StoreResult<Option<ChatSessionSummary>>;
     async fn session_messages(&self, bot_id: i64, session_id: &str) -> StoreResult<Vec<Message>>;
-    /// The last `count` messages of a session, oldest first.
-    async fn last_messages(&self, bot_id: i64, session_id: &str, count: i64) -> StoreResult<Vec<Message>>;
+    /// The role and text of the last `count` messages of a session, oldest first
+    /// (what a language model is shown of the conversation).
+    async fn recent_turns(
+        &self,
+        bot_id: i64,
+        session_id: &str,
+        count: i64,
+    ) -> StoreResult<Vec<(String, String)>>;
     /// Whether the bot's session `session_id` is open: `None` when there is no
     /// such session, false once it ended or was idle since before `active_since`.
     async fn session_open(

@@ -679,9 +679,14 @@ macro_rules! impl_store {
                 rows.into_iter().map(Message::try_from).collect()
             }
 
-            async fn last_messages(&self, bot_id: i64, session_id: &str, count: i64) -> StoreResult<Vec<Message>> {
-                let rows: Vec<queries::MessageRow> = sqlx::query_as(
-                    "SELECT g.id, g.role, g.content, g.created_at, g.sources
+            async fn recent_turns(
+                &self,
+                bot_id: i64,
+                session_id: &str,
+                count: i64,
+            ) -> StoreResult<Vec<(String, String)>> {
+                let mut turns: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT g.role, g.content
                        FROM messages g JOIN chat_sessions s ON s.id = g.session_id
                       WHERE s.bot_id = $1 AND s.session_id = $2 ORDER BY g.id DESC LIMIT $3",
                 )
@@ -690,7 +695,8 @@ macro_rules! impl_store {
                 .bind(count)
                 .fetch_all(&self.pool)
                 .await?;
-                rows.into_iter().rev().map(Message::try_from).collect()
+                turns.reverse();
+                Ok(turns)
             }
 
             async fn session_open(
