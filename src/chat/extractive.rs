@@ -20,8 +20,8 @@ const MAX_QUOTE_CHARS: usize = 700;
 /// Shorter fragments (headings, list bullets) are not worth quoting alone.
 const MIN_SENTENCE_CHARS: usize = 25;
 
-struct Sentence<'a> {
-    text: &'a str,
+struct Sentence {
+    text: String,
     /// Position in its passage.
     index: usize,
     /// Distinct question words it contains.
@@ -80,17 +80,20 @@ fn place(passage: &Passage) -> String {
     text.replace(" > ", " › ").replace(['*', '`'], "")
 }
 
-/// The passage cut into sentences (and lines, for lists), with their matches.
-fn sentences<'a>(text: &'a str, wanted: &HashSet<String>) -> Vec<Sentence<'a>> {
+/// The passage cut into sentences, with their matches. Lines wrapped inside a
+/// paragraph are joined first (Markdown is often wrapped at 80-100 columns,
+/// and a line's end is not a sentence's); a blank line, a list item, a heading,
+/// a table row or a code line starts a block of its own.
+fn sentences(text: &str, wanted: &HashSet<String>) -> Vec<Sentence> {
     let mut out = Vec::new();
-    for line in text.lines() {
+    for block in blocks(text) {
+        let bytes = block.as_bytes();
         let mut start = 0;
-        let bytes = line.as_bytes();
         for (i, &b) in bytes.iter().enumerate() {
             let ends =
                 matches!(b, b'.' | b'!' | b'?') && bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace());
             if ends || i + 1 == bytes.len() {
-                push_sentence(&line[start..=i], wanted, &mut out);
+                push_sentence(&block[start..=i], wanted, &mut out);
                 start = i + 1;
             }
         }
@@ -98,14 +101,50 @@ fn sentences<'a>(text: &'a str, wanted: &HashSet<String>) -> Vec<Sentence<'a>> {
     out
 }
 
-fn push_sentence<'a>(text: &'a str, wanted: &HashSet<String>, out: &mut Vec<Sentence<'a>>) {
+/// Paragraphs with their wrapped lines joined, and list items, headings, table
+/// rows and code lines each alone.
+fn blocks(text: &str) -> Vec<String> {
+    let mut blocks: Vec<String> = Vec::new();
+    let mut open = false; // whether the last block is a paragraph that may go on
+    let mut in_code = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        let fence = trimmed.starts_with("```") || trimmed.starts_with("~~~");
+        if fence {
+            in_code = !in_code;
+        }
+        let alone = fence || in_code || starts_own_block(trimmed);
+        if trimmed.is_empty() {
+            open = false;
+        } else if open && !alone {
+            let last = blocks.last_mut().expect("an open block exists");
+            last.push(' ');
+            last.push_str(trimmed);
+        } else {
+            blocks.push(trimmed.to_owned());
+            // A list item's wrapped lines continue it; a heading, a row or code does not.
+            open = !fence && !in_code && !trimmed.starts_with(['#', '|']);
+        }
+    }
+    blocks
+}
+
+/// Whether a line starts a block: a list item, a heading or a table row.
+fn starts_own_block(line: &str) -> bool {
+    let bullet = line.strip_prefix(['-', '*', '+', '•']).is_some_and(|rest| rest.starts_with(' '));
+    let digits = line.len() - line.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let numbered = digits > 0 && line[digits..].starts_with(['.', ')']);
+    bullet || numbered || line.starts_with(['#', '|'])
+}
+
+fn push_sentence(text: &str, wanted: &HashSet<String>, out: &mut Vec<Sentence>) {
     let text = text.trim().trim_start_matches(['-', '*', '•']).trim();
     if text.chars().count() < MIN_SENTENCE_CHARS {
         return;
     }
     let words: HashSet<String> = keywords(text).into_iter().collect();
     let matched = words.intersection(wanted).count();
-    out.push(Sentence { text, index: out.len(), matched });
+    out.push(Sentence { text: text.to_owned(), index: out.len(), matched });
 }
 
 /// Up to `most` sentences: the best match and its best neighbours, in order.
@@ -125,7 +164,7 @@ fn quote(sentences: &[Sentence], most: usize) -> Option<String> {
         }
     }
     chosen.sort_unstable();
-    let quote: Vec<&str> = chosen.iter().map(|&i| sentences[i].text).collect();
+    let quote: Vec<&str> = chosen.iter().map(|&i| sentences[i].text.as_str()).collect();
     Some(quote.join(" "))
 }
 
@@ -170,6 +209,27 @@ mod tests {
         assert!(reply.contains("A reset link is then sent"), "the next sentence follows: {reply}");
         assert!(!reply.contains("Invoices"), "unrelated sentences stay out: {reply}");
         assert!(!reply.contains("Pricing"), "a source with none of the words is not quoted: {reply}");
+    }
+
+    #[test]
+    fn wrapped_lines_make_one_sentence_and_list_items_stay_apart() {
+        let text = "Docent talks to any server that speaks the OpenAI API: OpenAI itself,\n\
+                    Ollama, vLLM or LM Studio. Set the base URL, the model name and, when\n\
+                    the server needs one, an API key.\n\n\
+                    - Ollama runs models on your own machine for free\n\
+                    - vLLM serves many visitors at once on a GPU\n\n\
+                    ```\nllm.base_url = \"http://localhost:11434/v1\"\n```";
+        let passages = [passage(1, "LLM", "LLM > Servers", text)];
+        let (reply, _) = answer("Which base URL do I set for Ollama?", &passages).unwrap();
+        assert!(
+            reply.contains("Set the base URL, the model name and, when the server needs one, an API key."),
+            "a wrapped sentence is quoted whole: {reply}"
+        );
+        let sentences = sentences(text, &HashSet::new());
+        let texts: Vec<&str> = sentences.iter().map(|s| s.text.as_str()).collect();
+        assert!(texts.contains(&"Ollama runs models on your own machine for free"), "{texts:?}");
+        assert!(texts.contains(&"vLLM serves many visitors at once on a GPU"), "{texts:?}");
+        assert!(texts.contains(&"llm.base_url = \"http://localhost:11434/v1\""), "{texts:?}");
     }
 
     #[test]
