@@ -44,6 +44,21 @@ impl PgStore {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
+
+    /// Serialises the session starts of one bot until commit, so that counting
+    /// its active sessions and adding one is atomic across nodes. (Two-key
+    /// advisory locks are apart from the feed's one-key lock.)
+    async fn lock_bot_sessions(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+        bot_id: i64,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_xact_lock(1, CAST($1 % 2147483647 AS INTEGER))")
+            .bind(bot_id)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
 }
 
 impl_store!(PgStore, {

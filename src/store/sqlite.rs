@@ -60,6 +60,15 @@ impl SqliteStore {
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
         self.pool.begin_with("BEGIN IMMEDIATE").await
     }
+
+    /// Nothing to lock: an immediate transaction already has the one writer's place.
+    async fn lock_bot_sessions(
+        &self,
+        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        _bot_id: i64,
+    ) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
 }
 
 impl_store!(SqliteStore, {

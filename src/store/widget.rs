@@ -292,8 +292,10 @@ macro_rules! impl_widget_tokens {
                 active_since: i64,
                 max_active: i64,
             ) -> StoreResult<bool> {
-                // One statement, so the count and the insert see the same rows
-                // (on SQLite exactly; on PostgreSQL concurrent starts may overshoot by a few).
+                // The count and the insert under the bot's lock, so concurrent
+                // starts on any node never pass the cap.
+                let mut tx = self.begin_write().await?;
+                self.lock_bot_sessions(&mut tx, session.bot_id).await?;
                 let done = sqlx::query(
                     "INSERT INTO chat_sessions (session_id, bot_id, token_id, visitor_id, started_at,
                                                 last_activity_at, metadata)
@@ -309,8 +311,9 @@ macro_rules! impl_widget_tokens {
                 .bind(session.metadata.to_string())
                 .bind(active_since)
                 .bind(max_active)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(done.rows_affected() == 1)
             }
 

@@ -279,3 +279,18 @@ async fn sessions_are_limited_per_bot_and_visitor_ids_checked() {
     assert_eq!(header(&response, "retry-after"), Some("60"));
     assert_error(response, StatusCode::TOO_MANY_REQUESTS, "session_limit").await;
 }
+
+#[tokio::test]
+async fn concurrent_starts_never_pass_the_per_bot_cap() {
+    let app = spawn_app_with(|config| config.widget.max_sessions_per_bot = 5).await;
+    let (owner, bot) = owner_with_bot(&app).await;
+    let token = widget_token(&app, &owner, bot).await;
+    let starts = (0..24).map(|_| start(&app, &token, None));
+    let statuses: Vec<StatusCode> =
+        futures_util::future::join_all(starts).await.iter().map(reqwest::Response::status).collect();
+    let created = statuses.iter().filter(|s| **s == StatusCode::CREATED).count();
+    let refused = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!((created, refused), (5, 19), "{statuses:?}");
+    let listed = app.get(&format!("/widget/bots/{bot}/sessions"), &owner).await;
+    assert_eq!(listed.json::<Vec<Value>>().await.unwrap().len(), 5);
+}
