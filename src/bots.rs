@@ -13,7 +13,8 @@ const MAX_ORIGINS: usize = 100;
 
 /// The body of `POST /widget/bots` and `PUT /widget/bots/{id}`: for a new bot
 /// `name` and `workspace_id` are required; an update takes any subset. A field
-/// that is absent or `null` keeps its current (or default) value.
+/// that is absent or `null` keeps its current (or default) value, but for
+/// `temperature`, which `null` returns to the server's `llm.temperature`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BotInput {
@@ -41,8 +42,19 @@ pub struct BotInput {
     pub fallback_message: Option<String>,
     /// The language model to ask (up to 200 characters); `""`: the server's `llm.model`.
     pub model: Option<String>,
-    /// 0-2, for the language model.
-    pub temperature: Option<f32>,
+    /// 0-2, for the language model; `null`: the server's `llm.temperature`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f32>)]
+    pub temperature: Option<Option<f32>>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 impl BotFields {
@@ -93,7 +105,7 @@ impl BotInput {
             let model = model.trim();
             base.model = (!model.is_empty()).then(|| model.to_owned());
         }
-        if temperature.is_some() {
+        if let Some(temperature) = temperature {
             base.temperature = temperature;
         }
         base

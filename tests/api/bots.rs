@@ -80,6 +80,9 @@ async fn a_bot_needs_only_a_name_and_a_workspace() {
     let changed: Value = app.put(&path, &token, &json!({"model": ""})).await.json().await.unwrap();
     assert_eq!(changed["model"], Value::Null);
     assert_eq!(changed["temperature"], 0.0, "untouched");
+    let changed: Value = app.put(&path, &token, &json!({"temperature": null})).await.json().await.unwrap();
+    assert_eq!(changed["temperature"], Value::Null, "back to the server's llm.temperature");
+    assert_eq!(changed["model"], Value::Null);
 }
 
 #[tokio::test]
