@@ -80,15 +80,24 @@ async fn chat(
     let message = valid_message(&input.message)?.to_owned();
     let session_id = input.session_id;
     let bot = visitor.bot;
-    active_session(&state, bot.id, &session_id).await?;
+    let session = active_session(&state, bot.id, &session_id).await?;
     let limits = &state.config.widget;
     limit(&state, &format!("chat:{session_id}"), 60_000, limits.messages_per_session_per_minute).await?;
     if limits.daily_messages_per_bot > 0 {
         limit(&state, &format!("day:{}", bot.id), 86_400_000, limits.daily_messages_per_bot).await?;
     }
     let started = Instant::now();
-    let question_id =
-        state.store.add_message(&NewMessage::text(&session_id, bot.id, "user", &message, now_ms())).await?;
+    // The same question again right after it went unanswered (the reply
+    // failed, and the widget's "Try again" resends it) is answered, not stored twice.
+    let question_id = match session.unanswered {
+        Some((id, asked)) if asked == message => id,
+        _ => {
+            state
+                .store
+                .add_message(&NewMessage::text(&session_id, bot.id, "user", &message, now_ms()))
+                .await?
+        }
+    };
 
     let streaming = headers
         .get(header::ACCEPT)

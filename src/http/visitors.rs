@@ -28,7 +28,7 @@ use crate::bots::origin_allowed;
 use crate::clock::now_ms;
 use crate::error::{ApiError, Code, ErrorBody};
 use crate::state::AppState;
-use crate::store::{Message, NewChatSession, WidgetBot};
+use crate::store::{Message, NewChatSession, SessionState, WidgetBot};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(start_session)).routes(routes!(session_messages))
@@ -242,17 +242,21 @@ async fn start_session(
 
 /// The bot's session `session_id`: 404 when there is none (another bot's
 /// included), 401 `session_expired` once it has timed out or ended.
-pub(super) async fn active_session(state: &AppState, bot_id: i64, session_id: &str) -> Result<(), ApiError> {
+pub(super) async fn active_session(
+    state: &AppState,
+    bot_id: i64,
+    session_id: &str,
+) -> Result<SessionState, ApiError> {
     if !is_session_id(session_id) {
         return Err(ApiError::not_found("Session"));
     }
-    let open = state.store.session_open(bot_id, session_id, state.stats_at().active_since).await?;
-    match open {
+    let session = state.store.session_state(bot_id, session_id, state.stats_at().active_since).await?;
+    match session {
         None => Err(ApiError::not_found("Session")),
-        Some(false) => {
+        Some(session) if !session.open => {
             Err(ApiError::new(Code::SessionExpired, "This conversation has ended; start a new one."))
         }
-        Some(true) => Ok(()),
+        Some(session) => Ok(session),
     }
 }
 

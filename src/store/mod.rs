@@ -132,14 +132,14 @@ pub trait Store: Knowledge + Vectors + WidgetTokens + Send + Sync + 'static {
         session_id: &str,
         count: i64,
     ) -> StoreResult<Vec<(String, String)>>;
-    /// Whether the bot's session `session_id` is open: `None` when there is no
-    /// such session, false once it ended or was idle since before `active_since`.
-    async fn session_open(
+    /// The bot's session `session_id` as a new message needs it: `None` when
+    /// there is none; not `open` once it ended or was idle since before `active_since`.
+    async fn session_state(
         &self,
         bot_id: i64,
         session_id: &str,
         active_since: i64,
-    ) -> StoreResult<Option<bool>>;
+    ) -> StoreResult<Option<SessionState>>;
 }
 
 /// Opens the database named by the configuration and applies migrations.

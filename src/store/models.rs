@@ -238,3 +238,13 @@ pub struct Page {
     pub limit: i64,
     pub offset: i64,
 }
+
+/// A visitor session as a new message needs it.
+#[derive(Debug, Clone)]
+pub struct SessionState {
+    /// Neither ended nor timed out.
+    pub open: bool,
+    /// The session's newest message when it is the visitor's: a question still
+    /// without its reply (id, text).
+    pub unanswered: Option<(i64, String)>,
+}

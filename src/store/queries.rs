@@ -699,20 +699,31 @@ macro_rules! impl_store {
                 Ok(turns)
             }
 
-            async fn session_open(
+            async fn session_state(
                 &self,
                 bot_id: i64,
                 session_id: &str,
                 active_since: i64,
-            ) -> StoreResult<Option<bool>> {
-                let row: Option<(i64, Option<i64>)> = sqlx::query_as(
-                    "SELECT last_activity_at, ended_at FROM chat_sessions WHERE bot_id = $1 AND session_id = $2",
-                )
-                .bind(bot_id)
-                .bind(session_id)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.map(|(last, ended)| ended.is_none() && last >= active_since))
+            ) -> StoreResult<Option<SessionState>> {
+                let row: Option<(i64, Option<i64>, Option<i64>, Option<String>, Option<String>)> =
+                    sqlx::query_as(
+                        "SELECT s.last_activity_at, s.ended_at, g.id, g.role, g.content
+                           FROM chat_sessions s
+                           LEFT JOIN messages g
+                                  ON g.id = (SELECT MAX(l.id) FROM messages l WHERE l.session_id = s.id)
+                          WHERE s.bot_id = $1 AND s.session_id = $2",
+                    )
+                    .bind(bot_id)
+                    .bind(session_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|(last, ended, id, role, content)| SessionState {
+                    open: ended.is_none() && last >= active_since,
+                    unanswered: match (id, role.as_deref(), content) {
+                        (Some(id), Some("user"), Some(content)) => Some((id, content)),
+                        _ => None,
+                    },
+                }))
             }
         }
     };

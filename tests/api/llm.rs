@@ -200,15 +200,26 @@ async fn provider_faults_are_reported_and_lose_nothing() {
     )
     .await;
 
-    // The visitor's messages were kept, and the session goes on.
+    // A question asked again after its reply failed was stored once; another
+    // question is stored after it.
+    set(&provider, Mode::Fail);
+    let response = ask(&app, &token, &session_id, "When are invoices sent?", false).await;
+    assert_error(response, StatusCode::BAD_GATEWAY, "llm_unavailable").await;
+    let messages = history(&app, &token, &session_id).await;
+    let asked: Vec<&str> = messages.iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(asked, ["How do I reset my password?", "When are invoices sent?"]);
+
+    // Nothing was lost, and the session goes on: "Try again" answers the
+    // question already stored.
     set(&provider, Mode::BusyOnce);
     let before = provider.requests.lock().unwrap().len();
-    let response = ask(&app, &token, &session_id, "How do I reset my password?", false).await;
+    let response = ask(&app, &token, &session_id, "When are invoices sent?", false).await;
     assert_eq!(response.status(), StatusCode::OK, "a 429 is retried once");
     assert_eq!(provider.requests.lock().unwrap().len(), before + 2);
     let messages = history(&app, &token, &session_id).await;
     let roles: Vec<&str> = messages.iter().map(|m| m["role"].as_str().unwrap()).collect();
-    assert_eq!(roles, ["user", "user", "user", "user", "user", "assistant"]);
+    assert_eq!(roles, ["user", "user", "assistant"]);
+    assert_eq!(messages[1]["content"], "When are invoices sent?");
 }
 
 #[tokio::test]
