@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
   ask, formatViolations, launchBrowser, newContext, observeWidget, parseSse, runAxe, startDocent,
-  transcript, waitForState, watchApi, watchErrors, widget,
+  transcript, waitForState, watchApi, watchErrors, widget, WIDGET_JS,
 } from './support.mjs';
 
 let docent, browser;
@@ -56,6 +56,7 @@ test('no API request before the first open; opening is one request; a streamed r
     t.diagnostic(`time from widget.js starting to run to the bubble visible: ${(timing.bubbleVisible - timing.scriptStart).toFixed(1)} ms ` +
       `(script start → <docent-widget> in the document: ${(timing.hostAdded - timing.scriptStart).toFixed(1)} ms; ` +
       `navigation start → bubble visible: ${timing.bubbleVisible.toFixed(1)} ms)`);
+    if (WIDGET_JS) t.diagnostic(`widget.js served from ${WIDGET_JS} (DOCENT_WIDGET_JS), uncompressed:`);
     t.diagnostic(`widget.js over the wire: ${sizes.responseBodySize} bytes of body (content-encoding: ` +
       `${res.headers()['content-encoding'] || 'none'}) + ${sizes.responseHeadersSize} bytes of headers; ` +
       `${body.length} bytes decoded; resource timing: ${JSON.stringify(nav)}`);

@@ -34,12 +34,12 @@ const csp = () => `default-src 'none'; script-src ${docent.url}; connect-src ${d
   `style-src 'self'; base-uri 'none'; form-action 'none'`;
 
 // A page's CSS at its worst: a reset of everything, huge inherited text
-// settings, a transformed body (which would break position: fixed inside it),
+// settings, right-to-left text (which `all` does not reset), a transformed body (which would break position: fixed inside it),
 // the widget's own custom property names, and rules aimed at the widget's
 // element itself.
 const HOSTILE_CSS = `
-*, *::before, *::after { all: unset !important; }
-html { font-size: 48px !important; line-height: 4 !important; font-family: "Comic Sans MS", cursive, serif !important;
+*, *::before, *::after { all: unset !important; unicode-bidi: bidi-override !important; }
+html { direction: rtl !important; font-size: 48px !important; line-height: 4 !important; font-family: "Comic Sans MS", cursive, serif !important;
   color: #f0f !important; letter-spacing: 4px !important; word-spacing: 12px !important; text-transform: uppercase !important;
   font-weight: 900 !important; font-style: italic !important; text-shadow: 2px 2px red !important; cursor: wait !important;
   visibility: visible; white-space: pre !important; }
@@ -50,7 +50,8 @@ div, p, button, textarea, a, ul, li, span, svg, path, form, label, strong {
   padding: 20px !important; border: 5px dotted red !important; background: yellow !important; display: inline !important; }
 docent-widget { position: absolute !important; top: -50px !important; left: 10px !important; width: 10px !important;
   height: 10px !important; overflow: hidden !important; transform: scale(0.5) !important; opacity: 0.2 !important;
-  filter: blur(3px) !important; clip-path: inset(50%) !important; contain: strict !important; zoom: 1 !important; }
+  filter: blur(3px) !important; clip-path: inset(50%) !important; contain: strict !important; zoom: 1 !important;
+  direction: rtl !important; writing-mode: vertical-rl !important; }
 `;
 
 const PARTS = ['.root', '.bubble', '.bubble svg', '.panel', '.header', '.title', 'button.close', '.messages', '.msg.welcome',
@@ -58,7 +59,7 @@ const PARTS = ['.root', '.bubble', '.bubble svg', '.panel', '.header', '.title',
 const PROPS = ['display', 'position', 'box-sizing', 'width', 'height', 'top', 'right', 'bottom', 'left', 'margin', 'padding',
   'border', 'border-radius', 'font-family', 'font-size', 'font-weight', 'font-style', 'line-height', 'letter-spacing',
   'word-spacing', 'text-transform', 'text-align', 'text-shadow', 'white-space', 'color', 'background-color', 'opacity',
-  'transform', 'filter', 'visibility', 'z-index', 'cursor'];
+  'transform', 'filter', 'visibility', 'z-index', 'cursor', 'direction', 'unicode-bidi', 'writing-mode'];
 
 /** Opens the widget on `url`, has one exchange, and returns what it looks like. */
 async function lookAt(url) {

@@ -219,6 +219,27 @@ test('a reply streams in: typing indicator, then growing text, then the finished
   assert.deepEqual(errors.unexpected(), []);
 });
 
+test('right-to-left text: a reply in Arabic reads right to left inside a left-to-right frame', async () => {
+  const w = await openWidget();
+  mock.reply({ chunks: ['مرحبا! ', 'كيف يمكنني مساعدتك؟'] });
+  await w.input.fill('xylophone zebra in Arabic?');
+  await w.input.press('Enter');
+  await w.assistant.first().waitFor();
+  await waitForState(page, 'idle');
+  const dirs = await page.evaluate(() => {
+    const sh = document.querySelector('docent-widget').shadowRoot;
+    const q = s => sh.querySelector(s);
+    return {
+      reply: q('.msg.assistant .body').matches(':dir(rtl)'),
+      question: q('.msg.user .body').matches(':dir(ltr)'),
+      frame: getComputedStyle(q('.header')).direction,
+      input: q('#docent-input').getAttribute('dir'),
+    };
+  });
+  assert.deepEqual(dirs, { reply: true, question: true, frame: 'ltr', input: 'auto' });
+  assert.deepEqual(errors.unexpected(), []);
+});
+
 test('the model fails (HTTP 500 → llm_unavailable): "Try again" sends the message again and it is answered once', async () => {
   const w = await openWidget();
   await page.evaluate(() => {

@@ -30,6 +30,13 @@ const TEST_ENV = {
   DOCENT_WIDGET_MESSAGES_PER_SESSION_PER_MINUTE: '1000',
 };
 
+// DOCENT_WIDGET_JS=path serves that file as every /static/widget.js (through
+// Playwright's routing) instead of the copy embedded in the binary: to try a
+// change to assets/widget/widget.js without rebuilding the server. Off by
+// default; the tests then say when the binary's copy differs from the tree's.
+export const WIDGET_JS = process.env.DOCENT_WIDGET_JS ? path.resolve(process.env.DOCENT_WIDGET_JS) : null;
+let warnedStale = false;
+
 export function docentBin() {
   return process.env.DOCENT_BIN || path.join(REPO, 'target/debug/docent');
 }
@@ -110,6 +117,13 @@ export async function startDocent({ env = {}, timeout = 30000 } = {}) {
     await waitForDocuments(server, workspace.id, 3);
     const [bot] = await server.api('GET', '/widget/bots');
     server.sampleBot = bot;
+    const served = await (await fetch(url + '/static/widget.js')).text();
+    const tree = await readFile(path.join(REPO, 'assets/widget/widget.js'), 'utf8');
+    if (served !== tree && !WIDGET_JS && !warnedStale) {
+      warnedStale = true;
+      console.warn(`warning: ${bin} serves a widget.js that differs from assets/widget/widget.js; ` +
+        'rebuild it, or set DOCENT_WIDGET_JS=assets/widget/widget.js to test the tree\'s');
+    }
     const demo = await (await fetch(url + '/static/widget-demo.html')).text();
     server.demoToken = /<meta name="docent-demo-token" content="([^"]+)">/.exec(demo)[1];
     return server;
@@ -168,6 +182,12 @@ export function launchBrowser() {
 export async function newContext(browser, options = {}) {
   const context = await browser.newContext({ reducedMotion: 'reduce', viewport: { width: 1000, height: 800 }, ...options });
   context.setDefaultTimeout(15000);
+  if (WIDGET_JS) {
+    const body = await readFile(WIDGET_JS);
+    await context.route(u => u.pathname === '/static/widget.js', route => route.fulfill({
+      body, contentType: 'text/javascript; charset=utf-8', headers: { 'Cache-Control': 'no-cache' },
+    }));
+  }
   return context;
 }
 
