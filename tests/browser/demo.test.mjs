@@ -327,3 +327,40 @@ for (const theme of ['light', 'dark']) {
     }
   });
 }
+
+test('the demo page\'s controls: "Ask" goes through Docent.send(), the look form restyles the widget at once and rewrites the embed code', async () => {
+  const { context, page, errors } = await openDemo();
+  try {
+    const w = widget(page);
+    await page.click('#ask');
+    await w.assistant.first().waitFor();
+    await waitForState(page, 'idle');
+    assert.equal((await transcript(page))[0].text, 'How do I embed the widget?');
+
+    await page.selectOption('#theme', 'dark');
+    await page.selectOption('#position', 'top-left');
+    await page.fill('#primaryColor', '#ff0000');
+    await page.fill('#bubbleIcon', '🤖');
+    await page.fill('#title', 'Helper');
+    assert.equal(await w.root.getAttribute('data-theme'), 'dark');
+    assert.equal(await w.root.getAttribute('data-position'), 'top-left');
+    assert.equal(await w.title.textContent(), 'Helper');
+    assert.equal(await w.host.locator('.bubble .icon').textContent(), '🤖');
+    const bubble = await w.bubble.evaluate(b => {
+      const cs = getComputedStyle(b), r = b.getBoundingClientRect();
+      return { bg: cs.backgroundColor, fg: cs.color, x: r.x, y: r.y };
+    });
+    // Near-black text on red: white would be 4.0:1, #111 is 4.7:1.
+    assert.deepEqual(bubble, { bg: 'rgb(255, 0, 0)', fg: 'rgb(17, 17, 17)', x: 20, y: 20 });
+    const panel = await w.panel.boundingBox();
+    assert.deepEqual([panel.x, panel.y], [20, 88]);
+    const code = await page.textContent('#embed');
+    for (const part of [`src="${docent.url}/static/widget.js"`, `data-token="${docent.demoToken}"`, 'data-theme="dark"',
+      'data-position="top-left"', 'data-primary-color="#ff0000"', 'data-bubble-icon="🤖"', 'data-title="Helper"', ' async></script>']) {
+      assert.ok(code.includes(part), `${part} in ${code}`);
+    }
+    assert.deepEqual(errors.unexpected(), []);
+  } finally {
+    await context.close();
+  }
+});

@@ -239,3 +239,43 @@ test('a site the bot does not allow: the polite refusal, no further requests, no
     await context.close();
   }
 });
+
+test('calls queued before the script loads, identify(), data-open, and a second copy of the script', async () => {
+  // The README's queue snippet, inline (so this page has no CSP).
+  const queue = `<script>
+window.Docent = window.Docent || {q: []};
+['open', 'close', 'toggle', 'send', 'on', 'identify', 'configure'].forEach(function (m) {
+  Docent[m] = Docent[m] || function () { Docent.q.push([m, [].slice.call(arguments)]); };
+});
+Docent.identify({id: 'visitor-42', name: 'Ann', email: 'ann@example.com'});
+Docent.configure({title: 'Queued title', position: 'bottom-left'});
+Docent.on('open', function () { window.__opened = (window.__opened || 0) + 1; });
+</script>`;
+  const page1 = embedPage({ docent, token, attrs: { open: '' }, head: queue });
+  // The same tag twice: the second load must do nothing.
+  const twice = page1.replace(/(<script src=[^\n]*<\/script>)/, '$1\n$1');
+  assert.equal(twice.split('/static/widget.js').length, 3);
+  const context = await newContext(browser);
+  try {
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+    const started = page.waitForRequest(r => r.url().endsWith('/widget/session/start'));
+    await page.goto(host.page('/queued.html', twice));
+    const w = widget(page);
+    const request = await started;
+    assert.deepEqual(request.postDataJSON(), { visitor_id: 'visitor-42' }, 'only the id is sent, never the name or email');
+    await w.panel.waitFor({ state: 'visible' });
+    await waitForState(page, 'idle');
+    assert.equal(await page.locator('docent-widget').count(), 1, 'one widget, however many tags');
+    assert.equal(await page.evaluate(() => window.Docent.version), '1');
+    assert.equal(await w.title.textContent(), 'Queued title', 'configure() beats the bot\'s name');
+    assert.equal(await w.root.getAttribute('data-position'), 'bottom-left');
+    assert.equal(await page.evaluate(() => window.__opened), 1);
+    assert.equal(await page.evaluate(() => document.activeElement === document.body), true, 'data-open does not take the focus');
+    assert.equal(await page.evaluate(k => localStorage.getItem(k), `docent.visitor.${bot.id}`), 'visitor-42');
+    assert.ok(!JSON.stringify(await page.evaluate(() => ({ ...localStorage }))).includes('ann@example.com'));
+    assert.deepEqual(errors.unexpected(), []);
+  } finally {
+    await context.close();
+  }
+});

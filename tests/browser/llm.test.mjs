@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
-  embedPage, launchBrowser, parseSse, makeBot, newContext, observeWidget, startDocent, startHost, startMockLlm, transcript,
+  ask, embedPage, launchBrowser, parseSse, until, makeBot, newContext, observeWidget, startDocent, startHost, startMockLlm, transcript,
   waitForDocuments, waitForState, watchErrors, widget,
 } from './support.mjs';
 
@@ -216,6 +216,33 @@ test('a reply streams in: typing indicator, then growing text, then the finished
     ['mailto:help@example.com', 'mail us', 'noopener noreferrer nofollow', '_blank'],
   ]);
   assert.equal(await body.locator(':scope > p').last().textContent(), 'Last line');
+  assert.deepEqual(errors.unexpected(), []);
+});
+
+test('"New conversation" while a reply streams: the reply is dropped quietly and the next message starts a new session', async () => {
+  const w = await openWidget();
+  const key = `docent.chat.${bot.id}`;
+  const firstSid = await page.evaluate(k => JSON.parse(localStorage.getItem(k)).sid, key);
+  mock.reply({ chunks: ['A long answer ', 'that never shows.'], hold: 1 });
+  await w.input.fill('xylophone zebra, at length');
+  await w.input.press('Enter');
+  await w.assistant.filter({ hasText: 'A long answer' }).waitFor();
+  await w.host.locator('button.new').click();
+  assert.deepEqual(await transcript(page), []);
+  assert.equal(await w.root.getAttribute('data-state'), 'idle');
+  assert.equal(await w.note.textContent(), '');
+  assert.equal(await w.welcome.isVisible(), true);
+  assert.deepEqual(await page.evaluate(k => JSON.parse(localStorage.getItem(k)), key).then(s => [s.sid, s.msgs, s.old]),
+    [null, [], []]);
+  assert.equal(await page.evaluate(() => document.querySelector('docent-widget').shadowRoot.activeElement?.id), 'docent-input');
+  mock.release();
+  await until('the model to finish the abandoned reply', () => mock.waiting() === 0);
+
+  mock.reply({ chunks: ['A fresh start.'] });
+  const shown = await ask(page, 'xylophone zebra, again');
+  assert.deepEqual(shown.map(m => [m.role, m.text]), [['user', 'xylophone zebra, again'], ['assistant', 'A fresh start.']]);
+  const sid = await page.evaluate(k => JSON.parse(localStorage.getItem(k)).sid, key);
+  assert.ok(sid && sid !== firstSid, 'a new session');
   assert.deepEqual(errors.unexpected(), []);
 });
 
