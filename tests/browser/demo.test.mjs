@@ -126,6 +126,12 @@ test('no API request before the first open; opening is one request; a streamed r
       assert.equal(s.href, sources[i].url);
       assert.ok(s.href.startsWith(docent.url + '/static/widget-demo.html#'), s.href);
     }
+    // Clicking a source opens it in a new tab that cannot reach back into the page.
+    const [popup] = await Promise.all([context.waitForEvent('page'), w.assistant.locator('.sources a').first().click()]);
+    await popup.waitForLoadState('domcontentloaded');
+    assert.equal(popup.url(), sources[0].url);
+    assert.deepEqual(await popup.evaluate(() => [window.opener, document.referrer]), [null, '']);
+    await popup.close();
     assert.equal(await w.live.textContent(), await w.assistant.locator('.body').textContent(), 'the finished reply is announced');
     assert.equal(await w.note.textContent(), '');
     assert.deepEqual(api.lines(), ['POST /widget/session/start', 'POST /widget/chat']);
@@ -321,6 +327,9 @@ for (const theme of ['light', 'dark']) {
       // And with the theme following the system (auto).
       await page.evaluate(() => window.Docent.configure({ theme: 'auto' }));
       assert.equal(await w.root.getAttribute('data-theme'), theme, 'auto follows prefers-color-scheme');
+      const other = theme === 'light' ? 'dark' : 'light';
+      await page.emulateMedia({ colorScheme: other });
+      await page.waitForFunction(th => document.querySelector('docent-widget').shadowRoot.querySelector('.root').dataset.theme === th, other);
       assert.deepEqual(errors.unexpected({ failed: true }), []);
     } finally {
       await context.close();

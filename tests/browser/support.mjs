@@ -85,6 +85,11 @@ export async function startDocent({ env = {}, timeout = 30000 } = {}) {
   let stdout = '', stderr = '';
   child.stderr.setEncoding('utf8').on('data', d => { stderr += d; });
   const exited = once(child, 'exit');
+  // Should this test process end without its `after` hooks (a crash, a
+  // cancelled run), the server must not outlive it.
+  const orphan = () => child.kill('SIGKILL');
+  process.once('exit', orphan);
+  exited.then(() => process.off('exit', orphan));
   const stop = async () => {
     if (child.exitCode == null && child.signalCode == null) {
       child.kill('SIGTERM');
