@@ -320,6 +320,71 @@ test('a revoked token: the polite unavailable message, the text given back, no m
   }
 });
 
+test('a message the server refuses (422): the text goes back into the text box, and the widget says why', async () => {
+  const { url } = await setUp();
+  const context = await newContext(browser);
+  try {
+    const { page, errors, w } = await open(context, url);
+    await w.bubble.click();
+    await waitForState(page, 'idle');
+    const refused = page.waitForResponse(r => r.url().endsWith('/widget/chat'));
+    await page.evaluate(() => window.Docent.send('Hello\u0007 there'));
+    const r = await refused;
+    assert.equal(r.status(), 422);
+    assert.deepEqual((await r.json()).error.fields, { message: 'must not contain control characters' });
+    await page.waitForFunction(() => document.querySelector('docent-widget').shadowRoot.querySelector('.note').textContent);
+    assert.equal(await w.note.textContent(), 'Your message must not contain control characters.');
+    assert.equal(await w.input.inputValue(), 'Hello\u0007 there');
+    assert.equal(await w.root.getAttribute('data-state'), 'idle');
+    assert.deepEqual(await transcript(page), [], 'the refused message is not in the conversation');
+    assert.deepEqual(errors.unexpected({ statuses: [422] }), []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('a deactivated bot: the polite unavailable message on the next open', async () => {
+  const { bot, url } = await setUp();
+  const context = await newContext(browser);
+  try {
+    const { page, errors, w } = await open(context, url);
+    await docent.api('PUT', `/widget/bots/${bot.id}`, { is_active: false });
+    const refused = page.waitForResponse(r => r.url().endsWith('/widget/session/start'));
+    await w.bubble.click();
+    const r = await refused;
+    assert.equal(r.status(), 403);
+    assert.equal((await r.json()).error.code, 'bot_inactive');
+    await waitForState(page, 'unavailable');
+    assert.equal(await w.note.textContent(), "This assistant isn't available here right now.");
+    assert.deepEqual(errors.unexpected({ statuses: [403] }), []);
+  } finally {
+    await context.close();
+  }
+});
+
+test('two tabs: a conversation in one shows up in the other at once', async () => {
+  const { url } = await setUp();
+  const context = await newContext(browser);
+  try {
+    const a = await open(context, url);
+    const b = await open(context, url);
+    await b.w.bubble.click();
+    await waitForState(b.page, 'idle');
+    await a.w.bubble.click();
+    await waitForState(a.page, 'idle');
+    const shown = await ask(a.page, 'What is Docent?');
+    await b.page.waitForFunction(() => document.querySelector('docent-widget').shadowRoot.querySelectorAll('.msg.assistant').length === 1);
+    assert.deepEqual(await transcript(b.page), shown);
+    // New conversation in B clears A.
+    await b.w.host.locator('button.new').click();
+    await a.page.waitForFunction(() => !document.querySelector('docent-widget').shadowRoot.querySelector('.msg.user'));
+    assert.deepEqual(await transcript(a.page), []);
+    for (const e of [a.errors, b.errors]) assert.deepEqual(e.unexpected(), []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('429 from the server: the message waits and the widget says when it will try again (Retry-After is readable cross-origin)', async () => {
   // A server of its own, allowing one message per session and minute.
   const strict = await startDocent({ env: { DOCENT_WIDGET_MESSAGES_PER_SESSION_PER_MINUTE: '1' } });
