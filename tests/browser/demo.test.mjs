@@ -40,7 +40,7 @@ test('no API request before the first open; opening is one request; a streamed r
   try {
     const w = widget(page);
     // The page has loaded everything it will load on its own.
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     assert.deepEqual(api.lines(), [], 'nothing is asked of the API before the visitor opens the panel');
     assert.equal(await w.bubble.getAttribute('aria-expanded'), 'false');
 
@@ -67,7 +67,7 @@ test('no API request before the first open; opening is one request; a streamed r
     await w.bubble.click();
     assert.equal((await started).status(), 201);
     await waitForState(page, 'idle');
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     assert.deepEqual(api.lines(), ['POST /widget/session/start']);
     await assert.doesNotReject(w.panel.waitFor({ state: 'visible' }));
     assert.equal(await w.bubble.getAttribute('aria-expanded'), 'true');
@@ -157,7 +157,7 @@ test('a reload restores the conversation, and opening after it is one request: t
     api.length = 0;
     await page.reload();
     await w.bubble.waitFor({ state: 'visible' });
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     assert.deepEqual(api.lines(), [], 'a reload asks the API nothing until the panel opens');
     assert.equal(await w.panel.isVisible(), false);
 
@@ -166,7 +166,7 @@ test('a reload restores the conversation, and opening after it is one request: t
     // The stored history shows at once, before the server's answer replaces it.
     assert.deepEqual(await transcript(page), before);
     assert.equal((await history).status(), 200);
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     assert.deepEqual(api.lines(), [`GET /widget/session/${encodeURIComponent(stored.sid)}/messages`]);
     assert.deepEqual(await transcript(page), before, 'the same messages, with the same sources, after the reload');
     assert.deepEqual(errors.unexpected(), []);

@@ -219,13 +219,13 @@ test('a site the bot does not allow: the polite refusal, no further requests, no
     // Typing and pressing Enter sends nothing and loses nothing.
     await w.input.fill('Hello?');
     await w.input.press('Enter');
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     assert.equal(await w.input.inputValue(), 'Hello?');
     assert.equal(await w.user.count(), 0);
     // Closing and opening again does not ask again either.
     await page.keyboard.press('Escape');
     await w.bubble.click();
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     assert.deepEqual(api.lines(), ['POST /widget/session/start']);
     assert.equal(await w.bubble.isVisible(), true, 'the bubble stays');
 

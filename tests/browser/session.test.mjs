@@ -63,7 +63,7 @@ test('a token that expires within a day is refreshed once per page load, stored,
 
     await waitForState(page, 'idle');
     await ask(page, 'What is Docent?');
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     assert.deepEqual(api.lines(), ['POST /widget/session/start', 'POST /widget/refresh', 'POST /widget/chat'],
       'one refresh per page load');
     assert.equal(bearer(api[2]), fresh, 'the next request uses the new token');
@@ -76,7 +76,7 @@ test('a token that expires within a day is refreshed once per page load, stored,
     await w.bubble.click();
     const newer = (await (await again).json()).token;
     await waitForState(page, 'idle');
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     const sid = JSON.parse(await stored(page, key('chat'))).sid;
     assert.deepEqual(api.lines(), [`GET /widget/session/${sid}/messages`, 'POST /widget/refresh']);
     assert.deepEqual(api.map(bearer), [fresh, '']);
@@ -88,7 +88,7 @@ test('a token that expires within a day is refreshed once per page load, stored,
     await docent.api('POST', '/widget/revoke', { token: newer });
     api.length = 0;
     await ask(page, 'How do I embed the widget?');
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     assert.deepEqual(api.lines(), ['POST /widget/chat', 'POST /widget/chat']);
     assert.deepEqual(api.map(bearer), [newer, token]);
     assert.equal(await stored(page, key('token')), null, 'the revoked token is forgotten');
@@ -107,7 +107,7 @@ test('a token that is not close to expiry is not refreshed', async () => {
     await w.bubble.click();
     await waitForState(page, 'idle');
     await ask(page, 'What is Docent?');
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     assert.deepEqual(api.lines(), ['POST /widget/session/start', 'POST /widget/chat']);
     assert.equal(await stored(page, key('token')), null);
   } finally {
@@ -318,7 +318,7 @@ test('a revoked token: the polite unavailable message, the text given back, no m
     assert.equal(await w.send.isDisabled(), true);
     assert.equal(await w.retry.isVisible(), false);
     await w.input.press('Enter');
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     assert.deepEqual(api.lines(), ['POST /widget/chat'], 'nothing more is asked');
     assert.equal(await w.bubble.isVisible(), true);
 
@@ -329,7 +329,7 @@ test('a revoked token: the polite unavailable message, the text given back, no m
     await waitForState(page, 'unavailable');
     assert.equal(await w.note.textContent(), "This assistant isn't available here right now.");
     assert.equal((await transcript(page)).length, 2);
-    await page.waitForLoadState('networkidle');
+    await api.quiet();
     assert.equal(api.length, 1);
 
     // A visitor who never opened it before: the same.

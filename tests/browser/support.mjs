@@ -232,16 +232,30 @@ export function watchErrors(page) {
   return seen;
 }
 
-/** Records the requests a page makes to the Docent API (everything but /static/). */
+/**
+ * Records the requests a page makes to the Docent API (everything but /static/).
+ * `quiet(ms)` waits until the page has had no request in flight for `ms`
+ * (Playwright's `networkidle` is a load state, reached once per navigation:
+ * it does not wait for requests that a click starts later).
+ */
 export function watchApi(page, base) {
   const list = [];
+  const inflight = new Set();
+  let last = Date.now();
   page.on('request', r => {
+    inflight.add(r);
+    last = Date.now();
     const u = new URL(r.url());
     if (u.origin === new URL(base).origin && !u.pathname.startsWith('/static/')) {
       list.push({ method: r.method(), path: u.pathname, request: r });
     }
   });
+  const done = r => { inflight.delete(r); last = Date.now(); };
+  page.on('requestfinished', done);
+  page.on('requestfailed', done);
   list.lines = () => list.map(r => `${r.method} ${r.path}`);
+  list.quiet = (ms = 500) => until(`${ms} ms without network activity`,
+    () => inflight.size === 0 && Date.now() - last >= ms, { every: 25 });
   return list;
 }
 
