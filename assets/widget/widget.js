@@ -315,7 +315,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
       return {code: e.code || 'http_' + r.status, message: e.message, fields: e.fields, status: r.status,
         wait: r.status == 429 && Math.max(1, +r.headers.get('Retry-After') || 5)};
     };
-    const refresh = () => rf = rf || fetch(base + '/widget/refresh', {method: 'POST', credentials: 'omit',
+    const refresh = again => rf = !again && rf || fetch(base + '/widget/refresh', {method: 'POST', credentials: 'omit',
       headers: {'Content-Type': 'application/json'}, body: JSON.stringify({token: tok})})
       .then(async r => {
         const j = r.ok && await r.json();
@@ -338,7 +338,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
         const e = await failure(r);
         if (n) throw e;
         if (e.code == 'token_expired') {
-          if (!await refresh()) throw e;
+          if (!await refresh(1)) throw e; // even if the background refresh failed
         } else if (/^(token_revoked|invalid_token)$/.test(e.code) && tok != pageTok) {
           put('token', null); // a stored token of an older family: try the page's own
           tok = pageTok;

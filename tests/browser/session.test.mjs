@@ -141,6 +141,34 @@ test('401 token_expired: the widget refreshes the token and tries the request on
   }
 });
 
+test('401 token_expired after the background refresh failed: the widget still refreshes and carries on', async () => {
+  const { url, key } = await setUp({ expiresInDays: 1 });
+  const context = await newContext(browser);
+  try {
+    const { page, errors, api, w } = await open(context, url);
+    // The background refresh after the first request fails (say, a network
+    // hiccup); later the token expires while the page is still open.
+    let refreshes = 0, chats = 0;
+    await page.route('**/widget/refresh', route => refreshes++ ? route.continue() : route.abort('failed'));
+    await page.route('**/widget/chat', route => chats++ ? route.continue() : route.fulfill({
+      status: 401, contentType: 'application/json',
+      body: JSON.stringify({ error: { code: 'token_expired', message: 'The widget token has expired.' } }),
+    }));
+    await w.bubble.click();
+    await waitForState(page, 'idle');
+    await api.quiet();
+    assert.deepEqual(api.lines(), ['POST /widget/session/start', 'POST /widget/refresh']);
+    await ask(page, 'What is Docent?');
+    assert.deepEqual(api.lines(), ['POST /widget/session/start', 'POST /widget/refresh',
+      'POST /widget/chat', 'POST /widget/refresh', 'POST /widget/chat']);
+    assert.equal(bearer(api[4]), await stored(page, key('token')));
+    assert.equal(await w.note.textContent(), '');
+    assert.deepEqual(errors.unexpected({ statuses: [401], failed: true }), []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('a stored session the server no longer knows (404): after a reload the history is cleared and the next message is answered', async () => {
   const { url, key } = await setUp();
   const context = await newContext(browser);
