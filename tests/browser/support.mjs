@@ -84,14 +84,17 @@ export async function startDocent({ env = {}, timeout = 30000 } = {}) {
   });
   let stdout = '', stderr = '';
   child.stderr.setEncoding('utf8').on('data', d => { stderr += d; });
-  const exited = once(child, 'exit');
+  // (Not events.once: it would reject on 'error', e.g. a missing binary, unhandled.)
+  const exited = new Promise(resolve => child.once('exit', (code, signal) => resolve([code, signal])));
+  let spawnError = null;
+  child.once('error', e => { spawnError = e; });
   // Should this test process end without its `after` hooks (a crash, a
   // cancelled run), the server must not outlive it.
   const orphan = () => child.kill('SIGKILL');
   process.once('exit', orphan);
   exited.then(() => process.off('exit', orphan));
   const stop = async () => {
-    if (child.exitCode == null && child.signalCode == null) {
+    if (child.pid && !spawnError && child.exitCode == null && child.signalCode == null) {
       child.kill('SIGTERM');
       const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
       await exited;
@@ -102,7 +105,9 @@ export async function startDocent({ env = {}, timeout = 30000 } = {}) {
   try {
     const url = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${bin} did not say where it listens within ${timeout} ms`)), timeout);
-      child.on('error', e => { clearTimeout(timer); reject(new Error(`cannot start ${bin}: ${e.message} (set DOCENT_BIN)`)); });
+      const cannot = e => { clearTimeout(timer); reject(new Error(`cannot start ${bin}: ${e.message} (build it, or set DOCENT_BIN)`)); };
+      if (spawnError) cannot(spawnError);
+      child.on('error', cannot);
       child.stdout.setEncoding('utf8').on('data', d => {
         stdout += d;
         const m = /Docent is listening on (http:\/\/\S+?) \(/.exec(stdout);
@@ -110,7 +115,8 @@ export async function startDocent({ env = {}, timeout = 30000 } = {}) {
       });
       exited.then(([code, signal]) => {
         clearTimeout(timer);
-        reject(new Error(`${bin} exited (${code ?? signal}) before listening:\n${stdout}${stderr}`));
+        reject(spawnError ? new Error(`cannot start ${bin}: ${spawnError.message} (build it, or set DOCENT_BIN)`)
+          : new Error(`${bin} exited (${code ?? signal}) before listening:\n${stdout}${stderr}`));
       });
     });
     const server = { url, dataDir, stop, log: () => stdout + stderr };
