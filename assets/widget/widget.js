@@ -80,7 +80,9 @@
 
     const host = D.createElement('docent-widget');
     const sh = host.attachShadow({mode: 'open'});
-    const css = `:host{all:initial!important}
+    // `all` leaves `direction` to the page (an RTL site's would mirror the widget): the frame
+    // is left-to-right, and each text (dir=auto) takes the direction of its own words.
+    const css = `:host{all:initial!important;direction:ltr!important}
 *{box-sizing:border-box}
 [hidden]{display:none!important}
 .root{--bg:#fff;--fg:#1f2328;--mu:#585e68;--bt:#eff1f4;--ln:#0b57d0;--bd:#d5d9df;--in:#6e747e;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:var(--fg)}
@@ -152,13 +154,13 @@ textarea::placeholder{color:var(--mu);opacity:1}
 
     const ic = el('span', {class: 'icon'});
     const bubble = el('button', {type: 'button', class: 'bubble', 'aria-expanded': 'false', 'aria-controls': 'docent-panel'}, ic, icon(X));
-    const title = el('div', {class: 'title', id: 'docent-title'});
+    const title = el('div', {class: 'title', id: 'docent-title', dir: 'auto'});
     const newBtn = btn('new', 'New conversation', 'M12 5v14M5 12h14');
     const closeBtn = btn('close', 'Close chat', X);
     const list = el('div', {class: 'messages', role: 'region', 'aria-label': 'Conversation', tabindex: '0'});
     const note = el('p', {class: 'note', role: 'status'});
     const retry = el('button', {type: 'button', class: 'retry', hidden: ''}, 'Try again');
-    const input = el('textarea', {id: 'docent-input', rows: '1', maxlength: '4000', placeholder: 'Type your message…'});
+    const input = el('textarea', {id: 'docent-input', dir: 'auto', rows: '1', maxlength: '4000', placeholder: 'Type your message…'});
     const send = el('button', {type: 'submit', class: 'send', 'aria-label': 'Send message', title: 'Send message'}, icon('M4 12h15M13 6l6 6-6 6'));
     const form = el('form', {class: 'form'}, el('label', {class: 'sr', for: 'docent-input'}, 'Your message'), input, send);
     const live = el('div', {class: 'sr live', 'aria-live': 'polite'});
@@ -283,7 +285,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
       if (ul.firstChild) m.append(el('div', {class: 'sources'}, 'Sources', ul));
     };
     const add = (role, text, src) => {
-      const b = el('div', {class: 'body'});
+      const b = el('div', {class: 'body', dir: 'auto'});
       const m = el('div', {class: 'msg ' + role, 'data-role': role}, el('span', {class: 'sr'}, role == 'user' ? 'You: ' : 'Assistant: '), b);
       m.b = b;
       role == 'user' ? b.append(text) : md(text, b);
@@ -313,7 +315,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
       return {code: e.code || 'http_' + r.status, message: e.message, fields: e.fields, status: r.status,
         wait: r.status == 429 && Math.max(1, +r.headers.get('Retry-After') || 5)};
     };
-    const refresh = () => rf = rf || fetch(base + '/widget/refresh', {method: 'POST', credentials: 'omit',
+    const refresh = again => rf = !again && rf || fetch(base + '/widget/refresh', {method: 'POST', credentials: 'omit',
       headers: {'Content-Type': 'application/json'}, body: JSON.stringify({token: tok})})
       .then(async r => {
         const j = r.ok && await r.json();
@@ -336,7 +338,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
         const e = await failure(r);
         if (n) throw e;
         if (e.code == 'token_expired') {
-          if (!await refresh()) throw e;
+          if (!await refresh(1)) throw e; // even if the background refresh failed
         } else if (/^(token_revoked|invalid_token)$/.test(e.code) && tok != pageTok) {
           put('token', null); // a stored token of an older family: try the page's own
           tok = pageTok;
