@@ -38,13 +38,22 @@ async function open(context, url) {
   return { page, errors, api, w: widget(page) };
 }
 
+/** Runs `fn` with a fresh browser context (its own storage), closed afterwards whatever happens. */
+async function inContext(fn) {
+  const context = await newContext(browser);
+  try {
+    return await fn(context);
+  } finally {
+    await context.close();
+  }
+}
+
 const bearer = r => (r.request.headers().authorization || '').replace(/^Bearer /, '');
 const stored = (page, key) => page.evaluate(k => localStorage.getItem(k), key);
 
 test('a token that expires within a day is refreshed once per page load, stored, used, and dropped when revoked', async () => {
   const { bot, token, url, key } = await setUp({ expiresInDays: 1 });
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, api, w } = await open(context, url);
     // A refreshed token keeps its family's lifetime (here one day) from the time
     // of the refresh; `exp` counts whole seconds, so the refresh must happen in a
@@ -94,15 +103,12 @@ test('a token that expires within a day is refreshed once per page load, stored,
     assert.equal(await stored(page, key('token')), null, 'the revoked token is forgotten');
     assert.equal(await w.note.textContent(), '');
     assert.deepEqual(errors.unexpected({ statuses: [401] }), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('a token that is not close to expiry is not refreshed', async () => {
   const { url, key } = await setUp({ expiresInDays: 30 });
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, api, w } = await open(context, url);
     await w.bubble.click();
     await waitForState(page, 'idle');
@@ -110,15 +116,12 @@ test('a token that is not close to expiry is not refreshed', async () => {
     await api.quiet();
     assert.deepEqual(api.lines(), ['POST /widget/session/start', 'POST /widget/chat']);
     assert.equal(await stored(page, key('token')), null);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('401 token_expired: the widget refreshes the token and tries the request once more', async () => {
   const { url, key } = await setUp({ expiresInDays: 30 });
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, api, w } = await open(context, url);
     await w.bubble.click();
     await waitForState(page, 'idle');
@@ -136,15 +139,12 @@ test('401 token_expired: the widget refreshes the token and tries the request on
     assert.equal(bearer(api[3]), fresh);
     assert.equal(await w.note.textContent(), '');
     assert.deepEqual(errors.unexpected({ statuses: [401] }), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('401 token_expired after the background refresh failed: the widget still refreshes and carries on', async () => {
   const { url, key } = await setUp({ expiresInDays: 1 });
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, api, w } = await open(context, url);
     // The background refresh after the first request fails (say, a network
     // hiccup); later the token expires while the page is still open.
@@ -164,15 +164,12 @@ test('401 token_expired after the background refresh failed: the widget still re
     assert.equal(bearer(api[4]), await stored(page, key('token')));
     assert.equal(await w.note.textContent(), '');
     assert.deepEqual(errors.unexpected({ statuses: [401], failed: true }), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('a stored session the server no longer knows (404): after a reload the history is cleared and the next message is answered', async () => {
   const { url, key } = await setUp();
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, api, w } = await open(context, url);
     await w.bubble.click();
     await waitForState(page, 'idle');
@@ -202,15 +199,12 @@ test('a stored session the server no longer knows (404): after a reload the hist
     assert.notEqual(now.sid, fake);
     assert.equal(now.msgs.length, 2);
     assert.deepEqual(errors.unexpected({ statuses: [404] }), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('a session that ends mid-conversation: the message goes to a new session without a word, and the old messages stay', async () => {
   const { url, key } = await setUp();
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, api, w } = await open(context, url);
     await w.bubble.click();
     await waitForState(page, 'idle');
@@ -239,15 +233,12 @@ test('a session that ends mid-conversation: the message goes to a new session wi
     assert.notEqual(now.sid, fake);
     assert.deepEqual([now.old.length, now.msgs.length], [2, 2]);
     assert.deepEqual(errors.unexpected({ statuses: [404] }), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('401 session_expired on a message: a new session, the message sent again, without a word', async () => {
   const { url } = await setUp();
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, api, w } = await open(context, url);
     await w.bubble.click();
     await waitForState(page, 'idle');
@@ -267,15 +258,12 @@ test('401 session_expired on a message: a new session, the message sent again, w
     assert.equal(shown.length, 4);
     assert.equal(await w.note.textContent(), '');
     assert.deepEqual(errors.unexpected({ statuses: [401] }), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('offline, then online: the message waits, the widget says so, and it is delivered when the network is back', async () => {
   const { url } = await setUp();
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, w } = await open(context, url);
     await w.bubble.click();
     await waitForState(page, 'idle');
@@ -296,15 +284,12 @@ test('offline, then online: the message waits, the widget says so, and it is del
     assert.equal(await w.note.textContent(), '');
     assert.equal(await w.retry.isVisible(), false);
     assert.deepEqual(errors.unexpected({ offline: true }), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('offline before the first open: the widget says so, and starts once the network is back', async () => {
   const { url } = await setUp();
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, api, w } = await open(context, url);
     await context.setOffline(true);
     await w.bubble.click();
@@ -317,15 +302,12 @@ test('offline before the first open: the widget says so, and starts once the net
     assert.deepEqual(shown.map(m => m.role), ['user', 'assistant']);
     assert.deepEqual(api.lines(), ['POST /widget/session/start', 'POST /widget/session/start', 'POST /widget/chat']);
     assert.deepEqual(errors.unexpected({ offline: true }), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('a revoked token: the polite unavailable message, the text given back, no more requests, no page errors', async () => {
   const { token, url } = await setUp();
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, api, w } = await open(context, url);
     await w.bubble.click();
     await waitForState(page, 'idle');
@@ -371,15 +353,12 @@ test('a revoked token: the polite unavailable message, the text given back, no m
       assert.deepEqual(e.page, [], 'no uncaught errors');
       assert.deepEqual(e.unexpected({ statuses: [401] }), []);
     }
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('a message the server refuses (422): the text goes back into the text box, and the widget says why', async () => {
   const { url } = await setUp();
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, w } = await open(context, url);
     await w.bubble.click();
     await waitForState(page, 'idle');
@@ -394,15 +373,12 @@ test('a message the server refuses (422): the text goes back into the text box, 
     assert.equal(await w.root.getAttribute('data-state'), 'idle');
     assert.deepEqual(await transcript(page), [], 'the refused message is not in the conversation');
     assert.deepEqual(errors.unexpected({ statuses: [422] }), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('a deactivated bot: the polite unavailable message on the next open', async () => {
   const { bot, url } = await setUp();
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, w } = await open(context, url);
     await docent.api('PUT', `/widget/bots/${bot.id}`, { is_active: false });
     const refused = page.waitForResponse(r => r.url().endsWith('/widget/session/start'));
@@ -413,15 +389,12 @@ test('a deactivated bot: the polite unavailable message on the next open', async
     await waitForState(page, 'unavailable');
     assert.equal(await w.note.textContent(), "This assistant isn't available here right now.");
     assert.deepEqual(errors.unexpected({ statuses: [403] }), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('two tabs: a conversation in one shows up in the other at once', async () => {
   const { url } = await setUp();
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const a = await open(context, url);
     const b = await open(context, url);
     await b.w.bubble.click();
@@ -436,9 +409,7 @@ test('two tabs: a conversation in one shows up in the other at once', async () =
     await a.page.waitForFunction(() => !document.querySelector('docent-widget').shadowRoot.querySelector('.msg.user'));
     assert.deepEqual(await transcript(a.page), []);
     for (const e of [a.errors, b.errors]) assert.deepEqual(e.unexpected(), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
 
 test('429 from the server: the message waits and the widget says when it will try again (Retry-After is readable cross-origin)', async () => {
@@ -470,8 +441,7 @@ test('429 from the server: the message waits and the widget says when it will tr
 
 test('429 with Retry-After: 1: the widget tries again after a second, and the message is answered', async () => {
   const { url } = await setUp();
-  const context = await newContext(browser);
-  try {
+  await inContext(async context => {
     const { page, errors, api, w } = await open(context, url);
     await w.bubble.click();
     await waitForState(page, 'idle');
@@ -496,7 +466,5 @@ test('429 with Retry-After: 1: the widget tries again after a second, and the me
     assert.deepEqual((await transcript(page)).map(m => [m.role, m.pending]), [['user', false], ['assistant', false]]);
     assert.equal(await w.note.textContent(), '');
     assert.deepEqual(errors.unexpected({ statuses: [429] }), []);
-  } finally {
-    await context.close();
-  }
+  });
 });
