@@ -40,28 +40,18 @@ pub struct Sample {
 /// documents; the documents' URLs point at the demo page served from `base_url`.
 pub async fn ensure(store: &dyn Store, owner_id: i64, base_url: &str) -> StoreResult<Sample> {
     let mut created = false;
-    let existing = store
-        .list_workspaces(owner_id)
-        .await?
-        .into_iter()
-        .find(|w| w.name.to_lowercase() == WORKSPACE_NAME.to_lowercase());
-    let workspace_id = match existing {
-        Some(workspace) => workspace.id,
+    let workspace_id = match find_workspace(store, owner_id).await? {
+        Some(id) => id,
         None => {
             created = true;
             store.create_workspace(owner_id, WORKSPACE_NAME).await?.id
         }
     };
     let now = now_ms();
-    let at = StatsAt { now, active_since: now };
-    let bot = store
-        .list_bots(owner_id, Some(workspace_id), at)
-        .await?
-        .into_iter()
-        .find(|b| b.name.eq_ignore_ascii_case(BOT_NAME));
+    let bot = find_bot(store, owner_id, workspace_id).await?;
     let bot_created = bot.is_none();
     let bot_id = match bot {
-        Some(bot) => bot.id,
+        Some(id) => id,
         None => {
             created = true;
             let mut bot = BotFields::new(workspace_id, BOT_NAME.to_owned());
@@ -97,16 +87,16 @@ const DEMO_TOKEN_FILE: &str = "demo-widget-token";
 /// Lifetime of a demo page token; a new one is made when it no longer works.
 const DEMO_TOKEN_DAYS: i64 = 365;
 
-/// The sample bot's id, if the first administrator has the sample.
-async fn sample_bot(store: &dyn Store, owner_id: i64) -> StoreResult<Option<i64>> {
-    let workspace = store
-        .list_workspaces(owner_id)
-        .await?
-        .into_iter()
-        .find(|w| w.name.to_lowercase() == WORKSPACE_NAME.to_lowercase());
-    let Some(workspace) = workspace else { return Ok(None) };
+/// The sample workspace's id, among `owner_id`'s workspaces.
+async fn find_workspace(store: &dyn Store, owner_id: i64) -> StoreResult<Option<i64>> {
+    let workspaces = store.list_workspaces(owner_id).await?;
+    Ok(workspaces.into_iter().find(|w| w.name.to_lowercase() == WORKSPACE_NAME.to_lowercase()).map(|w| w.id))
+}
+
+/// The sample bot's id in the sample workspace.
+async fn find_bot(store: &dyn Store, owner_id: i64, workspace_id: i64) -> StoreResult<Option<i64>> {
     let now = now_ms();
-    let bots = store.list_bots(owner_id, Some(workspace.id), StatsAt { now, active_since: now }).await?;
+    let bots = store.list_bots(owner_id, Some(workspace_id), StatsAt { now, active_since: now }).await?;
     Ok(bots.into_iter().find(|b| b.name.eq_ignore_ascii_case(BOT_NAME)).map(|b| b.id))
 }
 
@@ -119,7 +109,8 @@ pub async fn demo_token(
     data_dir: &Path,
 ) -> Result<Option<String>, WidgetError> {
     let Some(owner) = store.first_admin().await? else { return Ok(None) };
-    let Some(bot_id) = sample_bot(store, owner.id).await? else { return Ok(None) };
+    let Some(workspace_id) = find_workspace(store, owner.id).await? else { return Ok(None) };
+    let Some(bot_id) = find_bot(store, owner.id, workspace_id).await? else { return Ok(None) };
     let file = data_dir.join(DEMO_TOKEN_FILE);
     if let Ok(kept) = std::fs::read_to_string(&file) {
         let kept = kept.trim();

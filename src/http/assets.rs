@@ -58,11 +58,6 @@ impl Asset {
         }
     }
 
-    /// The body size in each encoding: identity, gzip, brotli.
-    pub fn sizes(&self) -> [usize; 3] {
-        self.bodies.each_ref().map(|(body, _)| body.len())
-    }
-
     fn respond(&self, request: &HeaderMap) -> Response {
         let encoding = preferred_encoding(request);
         let (body, etag) = &self.bodies[encoding as usize];
@@ -149,11 +144,6 @@ static DEMO_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
 static DEMO_STYLE: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(include_bytes!("../../assets/widget/widget-demo.css"), "text/css; charset=utf-8", "no-cache")
 });
-
-/// `widget.js` as served, for the size budget's figures.
-pub fn widget() -> &'static Asset {
-    &WIDGET
-}
 
 /// The demo page with `token` (the sample bot's widget token, or none) in it.
 pub fn demo_page(token: Option<&str>) -> Arc<Asset> {
