@@ -7,6 +7,8 @@
 //! 1. extractive replies (no language model): turns/s and p50/p99 at
 //!    `--concurrency` clients, and the server's CPU-ms per turn (from
 //!    /proc/<pid>/stat, so the load generator's own CPU is not counted);
+//!    Then questions the document cannot answer: the bot's fallback, no
+//!    passages and no reply to make, so what is left is Docent's own work;
 //! 2. the same with a mock OpenAI-compatible server that answers at once (this
 //!    program again, in a process of its own, so that its sockets and CPU are
 //!    not counted as the load generator's);
@@ -44,6 +46,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 const PASSWORD: &str = "benchmark password 1";
 const DOCUMENT: &str = "# Account\n\n## Password\n\nTo reset your password, open Settings and choose Security. \
      A reset link is then sent to your email address.\n\n## Billing\n\nInvoices are sent on the first day of each month.";
+/// Questions the document does not answer: the turn without search hits or a
+/// reply to write, which is Docent's own overhead (token, origin, limits,
+/// session, storing both messages and the unanswered mark).
+const UNANSWERABLE: [&str; 2] = ["Do you ship to Antarctica?", "zebra quokka"];
 const QUESTIONS: [&str; 4] = [
     "How do I reset my password?",
     "When are invoices sent?",
@@ -101,6 +107,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let visitor = server.prepare(args.concurrency).await?;
     throughput("load generator ceiling (GET /healthz)", &server, &visitor, &args, None).await?;
     throughput("extractive replies", &server, &visitor, &args, Some(QUESTIONS.as_slice())).await?;
+    throughput("fallback replies (nothing found)", &server, &visitor, &args, Some(UNANSWERABLE.as_slice()))
+        .await?;
     drop(server);
 
     let mock = Mock::start("now")?;

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::{CurrentUser, Json, Path, Query};
-use crate::clock::{now_ms, parse_rfc3339, serde_rfc3339};
+use super::extract::{CurrentUser, Json, Path, Query, time_param};
+use crate::clock::{now_ms, serde_rfc3339};
 use crate::error::{ApiError, ErrorBody};
 use crate::state::AppState;
 use crate::store::{ActivityScope, MessageStat};
@@ -121,14 +121,8 @@ async fn count(state: &AppState, scope: ActivityScope, range: &Range) -> Result<
         "hour" => ("hour", HOUR_MS),
         _ => return Err(ApiError::field("interval", "must be day or hour")),
     };
-    let time = |field: &str, value: &Option<String>| match value {
-        Some(text) => parse_rfc3339(text)
-            .map(Some)
-            .ok_or_else(|| ApiError::field(field, "must be an RFC 3339 time, e.g. 2026-12-01T00:00:00Z")),
-        None => Ok(None),
-    };
-    let to = time("to", &range.to)?.unwrap_or_else(now_ms);
-    let from = time("from", &range.from)?.unwrap_or(to - 30 * DAY_MS).div_euclid(step) * step;
+    let to = time_param("to", range.to.as_deref())?.unwrap_or_else(now_ms);
+    let from = time_param("from", range.from.as_deref())?.unwrap_or(to - 30 * DAY_MS).div_euclid(step) * step;
     if from >= to {
         return Err(ApiError::field("from", "must be before `to`"));
     }

@@ -6,12 +6,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::extract::{CurrentUser, Json, Path, Query};
+use super::extract::{CurrentUser, Json, Path, Query, time_param};
 use crate::bots::{BotInput, validate};
 use crate::clock::now_ms;
 use crate::error::{ApiError, ErrorBody, FieldErrors};
 use crate::state::AppState;
-use crate::store::{Bot, BotFields, ChatSessionSummary, Message, Page, StatsAt, UnansweredQuestion};
+use crate::store::{
+    Bot, BotFields, ChatSessionSummary, Message, Page, SessionFilter, StatsAt, UnansweredQuestion,
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -50,6 +52,33 @@ impl Paging {
             return Err(ApiError::field("offset", "must not be negative"));
         }
         Ok(Page { limit, offset })
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionQuery {
+    /// RFC 3339: only sessions active at or after this time.
+    from: Option<String>,
+    /// RFC 3339: only sessions started before this time.
+    to: Option<String>,
+    /// `true`: only sessions with a question the bot could not answer.
+    unanswered: Option<bool>,
+}
+
+impl SessionQuery {
+    fn filter(&self) -> Result<SessionFilter, ApiError> {
+        let filter = SessionFilter {
+            from: time_param("from", self.from.as_deref())?,
+            to: time_param("to", self.to.as_deref())?,
+            unanswered: self.unanswered.unwrap_or(false),
+        };
+        if let (Some(from), Some(to)) = (filter.from, filter.to)
+            && from >= to
+        {
+            return Err(ApiError::field("from", "must be before `to`"));
+        }
+        Ok(filter)
     }
 }
 
@@ -175,9 +204,10 @@ async fn delete_bot(
     }
 }
 
-/// The bot's visitor sessions, most recently active first.
+/// The bot's visitor sessions, most recently active first; optionally only
+/// those active in a time range, or only those with unanswered questions.
 #[utoipa::path(get, path = "/widget/bots/{id}/sessions", tag = "bots", security(("bearer" = [])),
-    params(("id" = i64, Path), Paging), responses(
+    params(("id" = i64, Path), Paging, SessionQuery), responses(
         (status = 200, body = [ChatSessionSummary]),
         (status = 404, body = ErrorBody),
     ))]
@@ -186,10 +216,12 @@ async fn list_sessions(
     user: CurrentUser,
     Path(id): Path<i64>,
     Query(paging): Query<Paging>,
+    Query(query): Query<SessionQuery>,
 ) -> Result<Json<Vec<ChatSessionSummary>>, ApiError> {
     let bot = state.visible_bot(&user, id).await?;
     let page = paging.page(50)?;
-    Ok(Json(state.store.list_chat_sessions(bot.id, state.stats_at().active_since, page).await?))
+    let filter = query.filter()?;
+    Ok(Json(state.store.list_chat_sessions(bot.id, state.stats_at().active_since, &filter, page).await?))
 }
 
 /// One session with its messages and the sources each answer used.

@@ -212,3 +212,14 @@ impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
         axum::Json(self.0).into_response()
     }
 }
+
+/// A time given as an RFC 3339 query parameter, as unix ms; a bad one is a
+/// validation error on `field`.
+pub fn time_param(field: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {
+    value
+        .map(|text| {
+            crate::clock::parse_rfc3339(text)
+                .ok_or_else(|| ApiError::field(field, "must be an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"))
+        })
+        .transpose()
+}

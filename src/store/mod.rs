@@ -5,6 +5,7 @@
 //! from the URL's scheme and runs the embedded migrations. Times are unix
 //! milliseconds; lists and objects are JSON text.
 
+mod group_commit;
 mod knowledge;
 mod models;
 mod postgres;
@@ -115,6 +116,7 @@ pub trait Store: Knowledge + Vectors + WidgetTokens + Send + Sync + 'static {
         &self,
         bot_id: i64,
         active_since: i64,
+        filter: &SessionFilter,
         page: Page,
     ) -> StoreResult<Vec<ChatSessionSummary>>;
     async fn chat_session(

@@ -204,6 +204,10 @@ pub struct ChatSessionSummary {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub ended_at: Option<i64>,
     pub message_count: i64,
+    /// The visitor's questions in it that the bot could not answer.
+    pub unanswered_count: i64,
+    /// The start of the visitor's first message (at most 160 characters).
+    pub first_message: Option<String>,
     pub duration_seconds: i64,
     /// `active`, `expired` (no activity within the timeout) or `ended`.
     pub status: String,
@@ -237,6 +241,17 @@ pub struct StatsAt {
 pub struct Page {
     pub limit: i64,
     pub offset: i64,
+}
+
+/// Which of a bot's sessions to list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SessionFilter {
+    /// Only sessions active at or after this time (unix ms).
+    pub from: Option<i64>,
+    /// Only sessions started before this time (unix ms).
+    pub to: Option<i64>,
+    /// Only sessions with at least one unanswered question.
+    pub unanswered: bool,
 }
 
 /// A visitor session as a new message needs it.

@@ -6,7 +6,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::knowledge::{self, impl_knowledge};
-use super::queries::{self, impl_store};
+use super::queries::{self, impl_store, insert_message};
 use super::vectors::impl_vectors;
 use super::widget::impl_widget_tokens;
 use super::*;
@@ -70,6 +70,10 @@ impl_store!(PgStore, {
         // sqlx holds an advisory lock while migrating, so nodes starting together are safe.
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    async fn add_message(&self, message: &NewMessage) -> StoreResult<i64> {
+        Ok(insert_message!(message).fetch_one(&self.pool).await?)
     }
 });
 

@@ -83,6 +83,8 @@ pub(super) struct SessionRow {
     last_activity_at: i64,
     ended_at: Option<i64>,
     message_count: i64,
+    unanswered_count: i64,
+    first_message: Option<String>,
 }
 
 impl SessionRow {
@@ -102,11 +104,27 @@ impl SessionRow {
             last_activity_at: self.last_activity_at,
             ended_at: self.ended_at,
             message_count: self.message_count,
+            unanswered_count: self.unanswered_count,
+            first_message: self.first_message,
             duration_seconds: (end - self.started_at).max(0) / 1000,
             status: status.to_owned(),
         }
     }
 }
+
+/// The columns of a [`SessionRow`], from `chat_sessions s`; a `WHERE` follows.
+macro_rules! session_summary {
+    () => {
+        "SELECT s.session_id, s.visitor_id, s.started_at, s.last_activity_at, s.ended_at,
+                (SELECT COUNT(*) FROM messages g WHERE g.session_id = s.id) AS message_count,
+                (SELECT COUNT(*) FROM messages u
+                  WHERE u.session_id = s.id AND u.unanswered = TRUE) AS unanswered_count,
+                (SELECT substr(f.content, 1, 160) FROM messages f
+                  WHERE f.session_id = s.id AND f.role = 'user' ORDER BY f.id LIMIT 1) AS first_message
+           FROM chat_sessions s"
+    };
+}
+pub(super) use session_summary;
 
 #[derive(sqlx::FromRow)]
 pub(super) struct MessageRow {
@@ -149,6 +167,30 @@ macro_rules! bot_select {
     };
 }
 pub(super) use bot_select;
+
+/// The statement that stores a chat message, bound: the session is named by
+/// its public id. A visitor's message moves the session's last activity
+/// forward, by a trigger (migration 8).
+macro_rules! insert_message {
+    ($message:expr) => {
+        sqlx::query_scalar(
+            "INSERT INTO messages (session_id, bot_id, role, content, sources, prompt_tokens,
+                                   completion_tokens, latency_ms, created_at)
+             SELECT s.id, s.bot_id, $2, $3, $4, $5, $6, $7, $8
+               FROM chat_sessions s WHERE s.session_id = $1
+             RETURNING id",
+        )
+        .bind(&$message.session_id)
+        .bind($message.role)
+        .bind(&$message.content)
+        .bind($message.sources.to_string())
+        .bind($message.prompt_tokens)
+        .bind($message.completion_tokens)
+        .bind($message.latency_ms)
+        .bind($message.created_at)
+    };
+}
+pub(super) use insert_message;
 
 /// Expands into `impl Store for $store` with the shared methods plus `$extra`.
 macro_rules! impl_store {
@@ -606,43 +648,28 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn add_message(&self, message: &NewMessage) -> StoreResult<i64> {
-                // A visitor's message moves the session's last activity forward,
-                // by a trigger (migration 8).
-                Ok(sqlx::query_scalar(
-                    "INSERT INTO messages (session_id, bot_id, role, content, sources, prompt_tokens,
-                                           completion_tokens, latency_ms, created_at)
-                     SELECT s.id, s.bot_id, $2, $3, $4, $5, $6, $7, $8
-                       FROM chat_sessions s WHERE s.session_id = $1
-                     RETURNING id",
-                )
-                .bind(&message.session_id)
-                .bind(message.role)
-                .bind(&message.content)
-                .bind(message.sources.to_string())
-                .bind(message.prompt_tokens)
-                .bind(message.completion_tokens)
-                .bind(message.latency_ms)
-                .bind(message.created_at)
-                .fetch_one(&self.pool)
-                .await?)
-            }
-
             async fn list_chat_sessions(
                 &self,
                 bot_id: i64,
                 active_since: i64,
+                filter: &SessionFilter,
                 page: Page,
             ) -> StoreResult<Vec<ChatSessionSummary>> {
-                let rows: Vec<queries::SessionRow> = sqlx::query_as(
-                    "SELECT s.session_id, s.visitor_id, s.started_at, s.last_activity_at, s.ended_at,
-                            (SELECT COUNT(*) FROM messages g WHERE g.session_id = s.id) AS message_count
-                       FROM chat_sessions s WHERE s.bot_id = $1
+                let rows: Vec<queries::SessionRow> = sqlx::query_as(concat!(
+                    queries::session_summary!(),
+                    " WHERE s.bot_id = $1
+                        AND ($4 IS NULL OR s.last_activity_at >= $4)
+                        AND ($5 IS NULL OR s.started_at < $5)
+                        AND ($6 = FALSE OR EXISTS (SELECT 1 FROM messages u
+                                                    WHERE u.session_id = s.id AND u.unanswered = TRUE))
                       ORDER BY s.last_activity_at DESC, s.id DESC LIMIT $2 OFFSET $3",
-                )
+                ))
                 .bind(bot_id)
                 .bind(page.limit)
                 .bind(page.offset)
+                .bind(filter.from)
+                .bind(filter.to)
+                .bind(filter.unanswered)
                 .fetch_all(&self.pool)
                 .await?;
                 Ok(rows.into_iter().map(|row| row.summary(active_since)).collect())
@@ -654,15 +681,12 @@ macro_rules! impl_store {
                 session_id: &str,
                 active_since: i64,
             ) -> StoreResult<Option<ChatSessionSummary>> {
-                let row: Option<queries::SessionRow> = sqlx::query_as(
-                    "SELECT s.session_id, s.visitor_id, s.started_at, s.last_activity_at, s.ended_at,
-                            (SELECT COUNT(*) FROM messages g WHERE g.session_id = s.id) AS message_count
-                       FROM chat_sessions s WHERE s.bot_id = $1 AND s.session_id = $2",
-                )
-                .bind(bot_id)
-                .bind(session_id)
-                .fetch_optional(&self.pool)
-                .await?;
+                let row: Option<queries::SessionRow> =
+                    sqlx::query_as(concat!(queries::session_summary!(), " WHERE s.bot_id = $1 AND s.session_id = $2"))
+                        .bind(bot_id)
+                        .bind(session_id)
+                        .fetch_optional(&self.pool)
+                        .await?;
                 Ok(row.map(|row| row.summary(active_since)))
             }
 
@@ -707,7 +731,8 @@ macro_rules! impl_store {
             ) -> StoreResult<Option<SessionState>> {
                 let row: Option<(i64, Option<i64>, Option<i64>, Option<String>, Option<String>)> =
                     sqlx::query_as(
-                        "SELECT s.last_activity_at, s.ended_at, g.id, g.role, g.content
+                        "SELECT s.last_activity_at, s.ended_at, g.id, g.role,
+                                CASE WHEN g.role = 'user' THEN g.content END
                            FROM chat_sessions s
                            LEFT JOIN messages g
                                   ON g.id = (SELECT MAX(l.id) FROM messages l WHERE l.session_id = s.id)

@@ -7,6 +7,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::group_commit::MessageWriter;
 use super::knowledge::{self, impl_knowledge};
 use super::queries::{self, impl_store};
 use super::vectors::impl_vectors;
@@ -20,6 +21,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub struct SqliteStore {
     pool: SqlitePool,
     windows: Windows,
+    messages: MessageWriter,
 }
 
 impl SqliteStore {
@@ -43,7 +45,8 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(config.acquire_timeout_seconds))
             .connect_with(options)
             .await?;
-        Ok(Self { pool, windows: Windows::default() })
+        let messages = MessageWriter::start(pool.clone());
+        Ok(Self { pool, windows: Windows::default(), messages })
     }
 }
 
@@ -79,6 +82,11 @@ impl_store!(SqliteStore, {
     async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
+    }
+
+    // Committed in groups: see `group_commit`.
+    async fn add_message(&self, message: &NewMessage) -> StoreResult<i64> {
+        self.messages.add(message.clone()).await
     }
 });
 

@@ -29,10 +29,16 @@ pub async fn visitor(app: &TestApp, workspace_name: &str) -> (String, String, i6
     let bot =
         app.bot(&owner, &json!({"name": "Helper", "workspace_id": workspace})).await["id"].as_i64().unwrap();
     let token = generate(app, &owner, &json!({"bot_id": bot})).await["token"].as_str().unwrap().to_owned();
+    let session_id = start_session(app, &token).await;
+    (token, session_id, bot)
+}
+
+/// A new session of the token's bot.
+pub async fn start_session(app: &TestApp, token: &str) -> String {
     let started: Value = app
         .client
         .post(app.url("/widget/session/start"))
-        .bearer_auth(&token)
+        .bearer_auth(token)
         .json(&json!({}))
         .send()
         .await
@@ -40,7 +46,7 @@ pub async fn visitor(app: &TestApp, workspace_name: &str) -> (String, String, i6
         .json()
         .await
         .unwrap();
-    (token, started["session_id"].as_str().unwrap().to_owned(), bot)
+    started["session_id"].as_str().unwrap().to_owned()
 }
 
 pub async fn ask(
@@ -302,4 +308,53 @@ async fn overall_analytics_add_up_the_callers_bots() {
     assert_error(app.get(&path, &stranger).await, StatusCode::NOT_FOUND, "not_found").await;
     let fields = validation_fields(app.get("/widget/analytics?interval=minute", &owner).await).await;
     assert!(fields["interval"].is_string());
+}
+
+#[tokio::test]
+async fn the_owner_filters_sessions_by_time_and_unanswered_questions() {
+    let app = spawn_app().await;
+    let (token, answered, bot) = visitor(&app, "Help").await;
+    let owner = app.admin_token().await;
+    assert_eq!(
+        ask(&app, &token, &answered, "How do I reset my password?", false).await.status(),
+        StatusCode::OK
+    );
+    let stuck = start_session(&app, &token).await;
+    assert_eq!(
+        ask(&app, &token, &stuck, "Do you ship to <b>Antarctica</b>?", false).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(ask(&app, &token, &stuck, "When are invoices sent?", false).await.status(), StatusCode::OK);
+
+    let list = |query: &str| {
+        app.client.get(app.url(&format!("/widget/bots/{bot}/sessions{query}"))).bearer_auth(&owner).send()
+    };
+    let all: Value = list("").await.unwrap().json().await.unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 2);
+    let stuck_row = all.as_array().unwrap().iter().find(|s| s["session_id"] == stuck.as_str()).unwrap();
+    assert_eq!(stuck_row["unanswered_count"], 1);
+    assert_eq!(stuck_row["message_count"], 4);
+    assert_eq!(stuck_row["first_message"], "Do you ship to <b>Antarctica</b>?");
+
+    let only: Value = list("?unanswered=true").await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> = only.as_array().unwrap().iter().map(|s| s["session_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [stuck.as_str()]);
+    let both: Value = list("?unanswered=false&limit=5").await.unwrap().json().await.unwrap();
+    assert_eq!(both.as_array().unwrap().len(), 2);
+
+    let later = docent::clock::rfc3339(docent::clock::now_ms() + 60_000);
+    let earlier = docent::clock::rfc3339(docent::clock::now_ms() - 3_600_000);
+    let none: Value = list(&format!("?from={later}")).await.unwrap().json().await.unwrap();
+    assert_eq!(none, json!([]));
+    let none: Value = list(&format!("?to={earlier}")).await.unwrap().json().await.unwrap();
+    assert_eq!(none, json!([]));
+    let window: Value =
+        list(&format!("?from={earlier}&to={later}&unanswered=true")).await.unwrap().json().await.unwrap();
+    assert_eq!(window.as_array().unwrap().len(), 1);
+
+    let fields = validation_fields(list("?from=yesterday").await.unwrap()).await;
+    assert!(fields.get("from").is_some(), "{fields}");
+    let fields = validation_fields(list(&format!("?from={later}&to={earlier}")).await.unwrap()).await;
+    assert!(fields.get("from").is_some(), "{fields}");
+    assert_eq!(list("?unanswered=maybe").await.unwrap().status(), StatusCode::BAD_REQUEST);
 }

@@ -3,7 +3,8 @@
 
 use docent::clock::now_ms;
 use docent::store::{
-    BotFields, NewChatSession, NewMessage, NewRefreshToken, Page, RotateOutcome, StatsAt, StoreError,
+    BotFields, NewChatSession, NewMessage, NewRefreshToken, Page, RotateOutcome, SessionFilter, StatsAt,
+    StoreError,
 };
 use serde_json::json;
 
@@ -155,11 +156,16 @@ async fn store_contract() {
         };
         store.add_message(&message).await.unwrap();
     }
-    let sessions =
-        store.list_chat_sessions(bot_id, at.active_since, Page { limit: 10, offset: 0 }).await.unwrap();
+    let sessions = store
+        .list_chat_sessions(bot_id, at.active_since, &SessionFilter::default(), Page { limit: 10, offset: 0 })
+        .await
+        .unwrap();
     let summary: Vec<_> = sessions.iter().map(|s| (s.session_id.as_str(), s.status.as_str())).collect();
     assert_eq!(summary, [("s-new", "active"), ("s-old", "expired")]);
-    let page = store.list_chat_sessions(bot_id, at.active_since, Page { limit: 1, offset: 1 }).await.unwrap();
+    let page = store
+        .list_chat_sessions(bot_id, at.active_since, &SessionFilter::default(), Page { limit: 1, offset: 1 })
+        .await
+        .unwrap();
     assert_eq!(page[0].session_id, "s-old");
     let stats = store.bot(user.id, bot_id, at).await.unwrap().unwrap().stats;
     assert_eq!((stats.total_sessions, stats.active_sessions, stats.total_messages), (2, 1, 2));
