@@ -1,7 +1,17 @@
 //! `/auth/*`: sign in, refresh, sign out, who am I.
+//!
+//! Scripts use `/auth/login`, `/auth/refresh` and `/auth/logout`, which carry
+//! the refresh token in JSON. The admin console uses `/auth/console/*`, which
+//! keep it in an `HttpOnly` cookie that the page's own script cannot read: a
+//! script injected into the console could use the short-lived access token it
+//! holds in memory, but not take away a login that lasts for weeks. The cookie
+//! is `SameSite=Strict`, sent only to `/auth/console`, and those routes also
+//! want the `X-Docent-Console` header, which no other site can add to a
+//! request without a CORS preflight that platform routes never grant.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,7 +30,16 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(refresh))
         .routes(routes!(logout))
         .routes(routes!(me))
+        .routes(routes!(console_login))
+        .routes(routes!(console_refresh))
+        .routes(routes!(console_logout))
 }
+
+/// The console's refresh cookie, and the one path it is sent to.
+const COOKIE: &str = "docent_refresh";
+const COOKIE_PATH: &str = "/auth/console";
+/// The header the console's requests carry (any value).
+const CONSOLE_HEADER: &str = "x-docent-console";
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -110,6 +129,113 @@ async fn logout(
 ) -> Result<StatusCode, ApiError> {
     state.auth.logout(&body.refresh_token).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the console gets: the access token only (the refresh token is a cookie).
+#[derive(Serialize, ToSchema)]
+pub struct ConsoleToken {
+    access_token: String,
+    /// Always `bearer`.
+    token_type: &'static str,
+    /// Seconds until the access token expires.
+    expires_in: u64,
+}
+
+/// Signs in to the admin console: as `/auth/login`, but the refresh token is
+/// set as an `HttpOnly` cookie for `/auth/console` instead of being returned.
+/// Requests need the `X-Docent-Console` header.
+#[utoipa::path(post, path = "/auth/console/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, body = ConsoleToken, description = "Signed in; `Set-Cookie` holds the refresh token"),
+    (status = 401, description = "Wrong username or password", body = ErrorBody),
+    (status = 403, description = "The `X-Docent-Console` header is missing", body = ErrorBody),
+    (status = 422, body = ErrorBody),
+    (status = 429, description = "Too many failed logins; see Retry-After", body = ErrorBody),
+))]
+async fn console_login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    Json(body): Json<LoginRequest>,
+) -> Result<Response, ApiError> {
+    from_console(&headers)?;
+    let Json(pair) = login(State(state.clone()), ClientAddr(client), Json(body)).await?;
+    Ok(console_session(&state, pair))
+}
+
+/// Trades the console's refresh cookie for a new access token (and a new cookie).
+#[utoipa::path(post, path = "/auth/console/refresh", tag = "auth", responses(
+    (status = 200, body = ConsoleToken),
+    (status = 401, description = "No cookie, or `invalid_token`, `token_expired`, `token_revoked`", body = ErrorBody),
+    (status = 403, description = "The `X-Docent-Console` header is missing", body = ErrorBody),
+))]
+async fn console_refresh(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    from_console(&headers)?;
+    let token =
+        refresh_cookie(&headers).ok_or_else(|| ApiError::new(Code::Unauthorized, "Not signed in."))?;
+    match state.auth.refresh(token).await {
+        Ok(pair) => Ok(console_session(&state, pair.into())),
+        // A cookie that no longer works is cleared with the error.
+        Err(err) => Ok(with_cookie(ApiError::from(err).into_response(), &cookie(&state, "", 0))),
+    }
+}
+
+/// Signs out of the console: the login ends and the cookie is cleared.
+#[utoipa::path(post, path = "/auth/console/logout", tag = "auth", responses(
+    (status = 204, description = "Signed out (also when there was no login)"),
+    (status = 403, description = "The `X-Docent-Console` header is missing", body = ErrorBody),
+))]
+async fn console_logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    from_console(&headers)?;
+    if let Some(token) = refresh_cookie(&headers) {
+        match state.auth.logout(token).await {
+            Ok(()) | Err(AuthError::InvalidToken) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(with_cookie(StatusCode::NO_CONTENT.into_response(), &cookie(&state, "", 0)))
+}
+
+fn from_console(headers: &HeaderMap) -> Result<(), ApiError> {
+    if headers.contains_key(CONSOLE_HEADER) {
+        Ok(())
+    } else {
+        Err(ApiError::new(Code::Forbidden, "Console routes need the X-Docent-Console header."))
+    }
+}
+
+/// The refresh token in the request's cookies, if any.
+fn refresh_cookie(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value)
+        .filter(|value| !value.is_empty())
+}
+
+fn console_session(state: &AppState, pair: TokenResponse) -> Response {
+    let max_age = u64::from(state.config.auth.refresh_token_days) * 86_400;
+    let body =
+        ConsoleToken { access_token: pair.access_token, token_type: "bearer", expires_in: pair.expires_in };
+    with_cookie(Json(body).into_response(), &cookie(state, &pair.refresh_token, max_age))
+}
+
+/// `Set-Cookie` for the refresh token (`max_age` 0 clears it). `Secure` when
+/// the server's public address is HTTPS.
+fn cookie(state: &AppState, value: &str, max_age: u64) -> String {
+    let secure = if state.config.public_url.starts_with("https://") { "; Secure" } else { "" };
+    format!("{COOKIE}={value}; Path={COOKIE_PATH}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// The signed-in user.

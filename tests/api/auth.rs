@@ -2,11 +2,11 @@
 
 use docent::auth::tokens::{ACCESS, Claims, Keys};
 use docent::startup::Application;
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN, ADMIN_PASSWORD, assert_error, spawn_app, spawn_app_with, test_config};
+use crate::helpers::{ADMIN, ADMIN_PASSWORD, TestApp, assert_error, spawn_app, spawn_app_with, test_config};
 
 #[tokio::test]
 async fn login_returns_a_token_pair_that_opens_me() {
@@ -276,4 +276,105 @@ async fn a_new_password_ends_access_tokens_too() {
     let fresh = app.tokens(ADMIN, "another new password").await;
     let fresh = fresh["access_token"].as_str().unwrap();
     assert_eq!(app.get("/auth/me", fresh).await.status(), StatusCode::OK);
+}
+
+/// The `docent_refresh` cookie a console answer sets: its value and attributes.
+fn console_cookie(response: &Response) -> (String, String) {
+    let set = response.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let value = set.split(';').next().unwrap().strip_prefix("docent_refresh=").unwrap().to_owned();
+    (value, set)
+}
+
+async fn console_post(app: &TestApp, path: &str, cookie: Option<&str>, body: Option<&Value>) -> Response {
+    let mut request = app.client.post(app.url(path)).header("x-docent-console", "1");
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", format!("theme=dark; docent_refresh={cookie}"));
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    request.send().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_console_keeps_its_refresh_token_in_an_http_only_cookie() {
+    let app = spawn_app().await;
+    let credentials = json!({"username": ADMIN, "password": ADMIN_PASSWORD});
+
+    let signed_in = console_post(&app, "/auth/console/login", None, Some(&credentials)).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let (refresh, attributes) = console_cookie(&signed_in);
+    assert!(refresh.len() >= 32, "a refresh token: {attributes}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/auth/console", "Max-Age=2592000"] {
+        assert!(attributes.contains(attribute), "{attribute} in {attributes}");
+    }
+    assert!(!attributes.contains("Secure"), "a plain-HTTP public address cannot keep a Secure cookie");
+    assert_eq!(signed_in.headers()["cache-control"], "no-store");
+    let body: Value = signed_in.json().await.unwrap();
+    assert!(body.get("refresh_token").is_none(), "script never sees the refresh token: {body}");
+    let access = body["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/auth/me", access).await.status(), StatusCode::OK);
+
+    // A reload: the cookie alone gives a new access token and a new cookie.
+    let refreshed = console_post(&app, "/auth/console/refresh", Some(&refresh), None).await;
+    assert_eq!(refreshed.status(), StatusCode::OK);
+    let (next, _) = console_cookie(&refreshed);
+    assert_ne!(next, refresh);
+    let body: Value = refreshed.json().await.unwrap();
+    assert_eq!(app.get("/auth/me", body["access_token"].as_str().unwrap()).await.status(), StatusCode::OK);
+
+    // The old cookie was used up; presenting it again ends the login.
+    let reused = console_post(&app, "/auth/console/refresh", Some(&refresh), None).await;
+    let (cleared, _) = console_cookie(&reused);
+    assert!(cleared.is_empty(), "a failed refresh clears the cookie");
+    assert_error(reused, StatusCode::UNAUTHORIZED, "token_revoked").await;
+    let after = console_post(&app, "/auth/console/refresh", Some(&next), None).await;
+    assert_error(after, StatusCode::UNAUTHORIZED, "token_revoked").await;
+
+    // Sign out ends the login and clears the cookie.
+    let again = console_post(&app, "/auth/console/login", None, Some(&credentials)).await;
+    let (cookie, _) = console_cookie(&again);
+    let out = console_post(&app, "/auth/console/logout", Some(&cookie), None).await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    assert!(console_cookie(&out).1.contains("Max-Age=0"));
+    let gone = console_post(&app, "/auth/console/refresh", Some(&cookie), None).await;
+    assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn console_routes_refuse_requests_without_their_header_or_cookie() {
+    let app = spawn_app().await;
+    let credentials = json!({"username": ADMIN, "password": ADMIN_PASSWORD});
+
+    // Another site's form or fetch cannot add the header without a preflight.
+    let bare = app.client.post(app.url("/auth/console/login")).json(&credentials).send().await.unwrap();
+    assert_error(bare, StatusCode::FORBIDDEN, "forbidden").await;
+    let bare = app.client.post(app.url("/auth/console/refresh")).send().await.unwrap();
+    assert_error(bare, StatusCode::FORBIDDEN, "forbidden").await;
+
+    let none = console_post(&app, "/auth/console/refresh", None, None).await;
+    assert_error(none, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let junk = console_post(&app, "/auth/console/refresh", Some("not-a-token"), None).await;
+    assert_error(junk, StatusCode::UNAUTHORIZED, "invalid_token").await;
+
+    let wrong = json!({"username": ADMIN, "password": "not the password"});
+    let refused = console_post(&app, "/auth/console/login", None, Some(&wrong)).await;
+    assert!(refused.headers().get("set-cookie").is_none());
+    assert_error(refused, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+
+    // Signing out without a login is fine (the page may be stale).
+    let out = console_post(&app, "/auth/console/logout", None, None).await;
+    assert_eq!(out.status(), StatusCode::NO_CONTENT);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn behind_https_the_console_cookie_is_secure() {
+    let app = spawn_app_with(|c| c.public_url = "https://docent.example.com".into()).await;
+    let credentials = json!({"username": ADMIN, "password": ADMIN_PASSWORD});
+    let signed_in = console_post(&app, "/auth/console/login", None, Some(&credentials)).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    assert!(console_cookie(&signed_in).1.contains("; Secure"));
+    app.stop().await;
 }
