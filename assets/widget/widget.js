@@ -23,10 +23,11 @@
   };
   try {
     const cur = D.currentScript;
-    const me = cur && cur.dataset.token ? cur
+    const me = cur && (cur.dataset.token || cur.dataset.preview != null) ? cur
       : [...D.querySelectorAll('script[data-token]')].find(s => /widget\.js$/.test(s.src.split(/[?#]/)[0]));
-    const cfg = me ? me.dataset : {}, pageTok = cfg.token;
-    if (!pageTok) return console.warn('Docent: the widget script needs data-token');
+    const cfg = me ? me.dataset : {}, pageTok = cfg.token, pv = cfg.preview != null;
+    // data-preview (the admin console's live preview): no token, no request, nothing stored.
+    if (!pageTok && !pv) return console.warn('Docent: the widget script needs data-token');
     const base = (cfg.apiUrl || new URL(me.src).origin).replace(/\/+$/, '');
 
     // Token: the page's, or a newer one refreshed from it, kept per bot (the `sub` claim).
@@ -35,8 +36,8 @@
     };
     const exp = t => +claims(t || '').exp || 0;
     const key = n => 'docent.' + n + '.' + (claims(pageTok).sub || '0');
-    const get = n => { try { return localStorage.getItem(key(n)) } catch (e) {} };
-    const put = (n, v) => { try { v == null ? localStorage.removeItem(key(n)) : localStorage.setItem(key(n), v) } catch (e) {} };
+    const get = n => { try { return pv ? null : localStorage.getItem(key(n)) } catch (e) {} };
+    const put = (n, v) => { try { pv || (v == null ? localStorage.removeItem(key(n)) : localStorage.setItem(key(n), v)) } catch (e) {} };
     let tok = get('token');
     if (exp(tok) <= exp(pageTok)) tok = pageTok;
     let vid = get('visitor');
@@ -54,7 +55,7 @@
     const save = () => put('chat', JSON.stringify({sid, look, msgs: msgs.slice(-60), old: old.slice(-40)}));
     load();
 
-    let isOpen, opened, dead, out, busy, timer, starting, rf, raf, shownIcon, wel;
+    let isOpen, opened = pv, dead, out, busy, timer, starting, rf, raf, shownIcon, wel;
     let gen = new AbortController();
     const conf = {}, hs = {};
     const emit = (ev, d) => (hs[ev] || []).forEach(f => { try { f(d) } catch (e) {} });
@@ -295,7 +296,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
       return m;
     };
     const welcome = () => {
-      const w = String(look.welcome_message || '');
+      const w = String(conf.welcome != null ? conf.welcome : look.welcome_message || '');
       md(w, wel.b);
       wel.hidden = !w;
     };
@@ -528,6 +529,7 @@ textarea::placeholder{color:var(--mu);opacity:1}
     const submit = t => {
       t = String(t == null ? '' : t).trim();
       if (dead || busy) return;
+      if (pv) return say('This is a preview: messages are not sent.');
       if (out && !out.ok) return deliver(), false; // the unsent message goes first
       if (!t) return;
       say();
@@ -656,11 +658,12 @@ textarea::placeholder{color:var(--mu);opacity:1}
       configure: o => {
         for (const k in o) o[k] == null || o[k] === '' ? delete conf[k] : conf[k] = o[k]; // empty: back to the default
         apply();
+        welcome();
       }
     };
     for (const k in api) if (typeof api[k] == 'function') api[k] = safe(api[k]);
     W.Docent = api;
     for (const c of Array.isArray(G) ? G : G && G.q || []) try { api[c[0]](...c[1] || []) } catch (e) {}
-    if (cfg.open != null && cfg.open != 'false') open(false);
+    if (pv || cfg.open != null && cfg.open != 'false') open(false);
   } catch (e) {}
 })();

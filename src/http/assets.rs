@@ -1,15 +1,16 @@
-//! The widget and its demo page, embedded in the binary and served at
-//! `/static/{name}`: compressed once (brotli and gzip), with a strong `ETag` per
-//! encoding, `Cache-Control` and `Vary: Accept-Encoding`; `If-None-Match`
-//! answers 304. The demo page is the one file made per server: the sample
-//! bot's widget token (if there is one) goes into it.
+//! Files embedded in the binary: the widget and its demo page at
+//! `/static/{name}`, the admin console at `/admin/`. Each is compressed once
+//! (brotli and gzip), with a strong `ETag` per encoding, `Cache-Control` and
+//! `Vary: Accept-Encoding`; `If-None-Match` answers 304. The demo page is the
+//! one file made per server: the sample bot's widget token (if there is one)
+//! goes into it.
 
 use std::io::Write;
 use std::sync::{Arc, LazyLock};
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
@@ -21,9 +22,22 @@ const TOKEN_PLACEHOLDER: &str = "{{DOCENT_DEMO_TOKEN}}";
 /// The demo page loads only what the server itself serves.
 const DEMO_CSP: &str = "default-src 'self'; img-src 'self' https: data:; base-uri 'none'; \
                         form-action 'none'; frame-ancestors 'none'";
+/// The console runs only its own scripts and styles and talks only to this
+/// server. Its pages may frame each other (the bot editor's live preview) and
+/// nobody else may frame them. Bubble icons may be `https:` images.
+const ADMIN_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; \
+                         connect-src 'self'; frame-src 'self'; font-src 'self'; manifest-src 'self'; \
+                         base-uri 'none'; form-action 'none'; frame-ancestors 'self'";
 
 pub fn router() -> axum::Router<AppState> {
-    axum::Router::new().route("/static/{name}", get(serve))
+    axum::Router::new()
+        .route("/static/{name}", get(serve))
+        .route("/admin", get(|| async { Redirect::permanent("/admin/") }))
+        .route("/admin/", get(|headers: HeaderMap| async move { serve_admin("index.html", &headers) }))
+        .route(
+            "/admin/{name}",
+            get(|Path(name): Path<String>, headers: HeaderMap| async move { serve_admin(&name, &headers) }),
+        )
 }
 
 /// One file in each encoding.
@@ -144,6 +158,55 @@ static DEMO_SCRIPT: LazyLock<Asset> = LazyLock::new(|| {
 static DEMO_STYLE: LazyLock<Asset> = LazyLock::new(|| {
     Asset::new(include_bytes!("../../assets/widget/widget-demo.css"), "text/css; charset=utf-8", "no-cache")
 });
+
+/// The admin console's files (`assets/admin/`), by name.
+static ADMIN: LazyLock<Vec<(&'static str, Asset)>> = LazyLock::new(|| {
+    macro_rules! files {
+        ($($name:literal),* $(,)?) => {
+            vec![$(($name, include_bytes!(concat!("../../assets/admin/", $name)).as_slice())),*]
+        };
+    }
+    files![
+        "index.html",
+        "preview.html",
+        "console.css",
+        "console.js",
+        "api.js",
+        "dom.js",
+        "ui.js",
+        "chart.js",
+        "page-workspaces.js",
+        "page-bots.js",
+        "page-embed.js",
+        "page-conversations.js",
+        "page-analytics.js",
+    ]
+    .into_iter()
+    .map(|(name, content)| {
+        let content_type = match name.rsplit_once('.').map(|(_, ext)| ext) {
+            Some("html") => "text/html; charset=utf-8",
+            Some("js") => "text/javascript; charset=utf-8",
+            Some("css") => "text/css; charset=utf-8",
+            Some("svg") => "image/svg+xml",
+            _ => "application/octet-stream",
+        };
+        // Unversioned names: the browser revalidates each time (a 304 by ETag).
+        (name, Asset::new(content, content_type, "no-cache"))
+    })
+    .collect()
+});
+
+fn serve_admin(name: &str, headers: &HeaderMap) -> Response {
+    let Some((_, asset)) = ADMIN.iter().find(|(file, _)| *file == name) else {
+        return ApiError::new(Code::NotFound, "There is no such file.").into_response();
+    };
+    let mut response = asset.respond(headers);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(ADMIN_CSP));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    response
+}
 
 /// The demo page with `token` (the sample bot's widget token, or none) in it.
 pub fn demo_page(token: Option<&str>) -> Arc<Asset> {

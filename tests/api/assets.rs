@@ -152,3 +152,39 @@ async fn without_a_sample_the_demo_page_says_how_to_get_one() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_console_is_served_under_a_policy_that_runs_only_its_own_files() {
+    let app = spawn_app().await;
+    // reqwest follows the redirect from /admin to /admin/.
+    let page = fetch(&app, "/admin", "br").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.url().path(), "/admin/");
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(page.headers()[CONTENT_ENCODING], "br");
+    assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    let policy = page.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_owned();
+    for directive in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'self'"]
+    {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    assert!(!policy.contains("unsafe"), "{policy}");
+    let tag = page.headers()[ETAG].to_str().unwrap().to_owned();
+    let mut html = Vec::new();
+    brotli::BrotliDecompress(&mut &page.bytes().await.unwrap()[..], &mut html).unwrap();
+    assert_eq!(html, include_bytes!("../../assets/admin/index.html"));
+
+    let again =
+        app.client.get(app.url("/admin/")).header("accept-encoding", "br").header("if-none-match", &tag);
+    assert_eq!(again.send().await.unwrap().status(), StatusCode::NOT_MODIFIED);
+
+    let script = fetch(&app, "/admin/console.js", "identity").await;
+    assert!(script.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    assert!(script.headers().contains_key(CONTENT_SECURITY_POLICY));
+    assert_eq!(script.bytes().await.unwrap(), include_bytes!("../../assets/admin/console.js").as_slice());
+
+    assert_error(fetch(&app, "/admin/README.md", "br").await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(fetch(&app, "/admin/..%2F..%2FCargo.toml", "br").await, StatusCode::NOT_FOUND, "not_found")
+        .await;
+    app.stop().await;
+}

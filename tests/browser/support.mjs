@@ -35,6 +35,15 @@ const TEST_ENV = {
 // change to assets/widget/widget.js without rebuilding the server. Off by
 // default; the tests then say when the binary's copy differs from the tree's.
 export const WIDGET_JS = process.env.DOCENT_WIDGET_JS ? path.resolve(process.env.DOCENT_WIDGET_JS) : null;
+// DOCENT_ADMIN_DIR=assets/admin does the same for the admin console: every
+// /admin/<name> is served from that folder, with the CSP the server sends, so
+// that a change to the console needs no rebuild (and CSP violations still show).
+export const ADMIN_DIR = process.env.DOCENT_ADMIN_DIR ? path.resolve(process.env.DOCENT_ADMIN_DIR) : null;
+/** The Content-Security-Policy the server sends with every console file (src/http/assets.rs). */
+export const ADMIN_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; " +
+  "connect-src 'self'; frame-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; " +
+  "form-action 'none'; frame-ancestors 'self'";
+const ADMIN_TYPES = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8', svg: 'image/svg+xml' };
 let warnedStale = false;
 
 export function docentBin() {
@@ -199,6 +208,21 @@ export async function newContext(browser, options = {}) {
       body, contentType: 'text/javascript; charset=utf-8', headers: { 'Cache-Control': 'no-cache' },
     }));
   }
+  if (ADMIN_DIR) {
+    await context.route(u => u.pathname === '/admin/' || /^\/admin\/[^/]+$/.test(u.pathname), async route => {
+      const name = new URL(route.request().url()).pathname.slice('/admin/'.length) || 'index.html';
+      let body;
+      try {
+        body = await readFile(path.join(ADMIN_DIR, path.basename(name)));
+      } catch {
+        return route.fulfill({ status: 404, contentType: 'application/json', body: '{"error":{"code":"not_found","message":"There is no such file."}}' });
+      }
+      return route.fulfill({
+        body, contentType: ADMIN_TYPES[name.split('.').pop()] || 'application/octet-stream',
+        headers: { 'Cache-Control': 'no-cache', 'Content-Security-Policy': ADMIN_CSP, 'X-Content-Type-Options': 'nosniff' },
+      });
+    });
+  }
   return context;
 }
 
@@ -283,16 +307,19 @@ let axeSource;
  */
 export async function runAxe(page, { inBody = false, rules } = {}) {
   axeSource ??= await readFile(path.join(HERE, 'node_modules/axe-core/axe.min.js'), 'utf8');
-  if (!(await page.evaluate(() => !!window.axe))) await page.evaluate(axeSource);
+  // Frames (the console's widget preview) need axe too: the top frame's asks theirs.
+  for (const frame of page.frames()) {
+    if (!(await frame.evaluate(() => !!window.axe))) await frame.evaluate(axeSource);
+  }
   return page.evaluate(async ({ inBody, rules }) => {
-    const host = document.querySelector('docent-widget');
-    const home = host.parentNode, next = host.nextSibling;
-    if (inBody) document.body.append(host);
+    const host = document.querySelector('docent-widget'); // none on the console's pages
+    const home = host && host.parentNode, next = host && host.nextSibling;
+    if (inBody && host) document.body.append(host);
     let r;
     try {
       r = await window.axe.run(document, rules ? { runOnly: { type: 'rule', values: rules } } : {});
     } finally {
-      if (inBody) home.insertBefore(host, next);
+      if (inBody && host) home.insertBefore(host, next);
     }
     const inShadow = n => Array.isArray(n.target[0]) && n.target[0][0] === 'docent-widget';
     const passed = new Set();
@@ -554,4 +581,23 @@ export function observeWidget() {
     };
     requestAnimationFrame(frame);
   }).observe(document, { childList: true, subtree: true });
+}
+
+// ---------------------------------------------------------------- the admin console
+
+/** Opens the console and signs in as the admin through its form; resolves once the first page shows. */
+export async function signInConsole(page, docent, route = '') {
+  await page.goto(`${docent.url}/admin/${route}`);
+  await page.getByLabel('Username').fill('admin');
+  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('body.signed-in').waitFor({ state: 'attached' });
+  await page.locator('#view h1').first().waitFor();
+}
+
+/** Goes to a console route (`#/bots/5`) in a new page load and waits for its heading. */
+export async function openRoute(page, docent, route, heading) {
+  await page.goto(`${docent.url}/admin/${route}`);
+  const h1 = heading ? page.getByRole('heading', { level: 1, name: heading }) : page.locator('#view h1');
+  await h1.first().waitFor();
 }
