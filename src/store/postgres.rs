@@ -8,7 +8,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use super::knowledge::{self, impl_knowledge};
 use super::queries::{self, impl_store, insert_message};
 use super::vectors::impl_vectors;
-use super::widget::impl_widget_tokens;
+use super::widget::{impl_widget_tokens, mark_unanswered};
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
 
@@ -108,6 +108,11 @@ impl_knowledge!(PgStore, sqlx::Postgres, {
 
 impl_vectors!(PgStore);
 impl_widget_tokens!(PgStore, {
+    async fn mark_unanswered(&self, message_id: i64) -> StoreResult<()> {
+        mark_unanswered!(message_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn hit_rate_limit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<(i64, i64)> {
         // One statement: concurrent hits on any node are each counted once.
         Ok(sqlx::query_as(

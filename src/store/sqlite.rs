@@ -7,7 +7,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::group_commit::MessageWriter;
+use super::group_commit::TurnWriter;
 use super::knowledge::{self, impl_knowledge};
 use super::queries::{self, impl_store};
 use super::vectors::impl_vectors;
@@ -21,7 +21,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 pub struct SqliteStore {
     pool: SqlitePool,
     windows: Windows,
-    messages: MessageWriter,
+    turns: TurnWriter,
 }
 
 impl SqliteStore {
@@ -45,8 +45,8 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(config.acquire_timeout_seconds))
             .connect_with(options)
             .await?;
-        let messages = MessageWriter::start(pool.clone());
-        Ok(Self { pool, windows: Windows::default(), messages })
+        let turns = TurnWriter::start(pool.clone());
+        Ok(Self { pool, windows: Windows::default(), turns })
     }
 }
 
@@ -86,7 +86,7 @@ impl_store!(SqliteStore, {
 
     // Committed in groups: see `group_commit`.
     async fn add_message(&self, message: &NewMessage) -> StoreResult<i64> {
-        self.messages.add(message.clone()).await
+        self.turns.add_message(message.clone()).await
     }
 });
 
@@ -130,5 +130,10 @@ impl_widget_tokens!(SqliteStore, {
 
     async fn purge_rate_limits(&self, now: i64) -> StoreResult<u64> {
         Ok(self.windows.purge(now))
+    }
+
+    // Committed in groups with the turn's messages: see `group_commit`.
+    async fn mark_unanswered(&self, message_id: i64) -> StoreResult<()> {
+        self.turns.mark_unanswered(message_id).await
     }
 });

@@ -216,8 +216,16 @@ macro_rules! members_tokens {
 }
 pub(super) use members_tokens;
 
+/// Marks the visitor's message `$id` as a question the bot could not answer.
+macro_rules! mark_unanswered {
+    ($id:expr) => {
+        sqlx::query("UPDATE messages SET unanswered = $2 WHERE id = $1").bind($id).bind(true)
+    };
+}
+pub(super) use mark_unanswered;
+
 /// Expands into `impl WidgetTokens for $store`, with `$own` the methods each
-/// database does its own way (the abuse-limit windows).
+/// database does its own way (the abuse-limit windows, marking unanswered questions).
 macro_rules! impl_widget_tokens {
     ($store:ty, { $($own:tt)* }) => {
         #[async_trait::async_trait]
@@ -359,15 +367,6 @@ macro_rules! impl_widget_tokens {
                 .execute(&self.pool)
                 .await?
                 .rows_affected())
-            }
-
-            async fn mark_unanswered(&self, message_id: i64) -> StoreResult<()> {
-                sqlx::query("UPDATE messages SET unanswered = $2 WHERE id = $1")
-                    .bind(message_id)
-                    .bind(true)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
             }
 
             async fn unanswered_questions(&self, bot_id: i64, page: Page) -> StoreResult<Vec<UnansweredQuestion>> {

@@ -181,3 +181,68 @@ async fn store_contract() {
     assert_eq!(count_rows(&app, "chat_sessions").await, 0);
     assert_eq!(count_rows(&app, "workspace_members").await, 0);
 }
+
+/// Many turns writing at once (on SQLite they share commits): every message is
+/// stored once, in its session's order, with the id its caller was given; a
+/// message for a session that does not exist fails alone.
+#[tokio::test]
+async fn concurrent_chat_writes_are_each_stored_once() {
+    let app = spawn_app().await;
+    let store = app.state.store.clone();
+    let now = docent::clock::now_ms();
+    let user = store.create_user("Dana", "hash", false).await.unwrap();
+    let ws = store.create_workspace(user.id, "Busy").await.unwrap();
+    let bot_id = store.create_bot(&BotFields::new(ws.id, "Bot".into()), now).await.unwrap();
+    let sessions: Vec<String> = (0..8).map(|n| format!("busy-{n}")).collect();
+    for session in &sessions {
+        let new = NewChatSession {
+            session_id: session.clone(),
+            bot_id,
+            token_id: None,
+            visitor_id: None,
+            started_at: now,
+            metadata: json!({}),
+        };
+        store.create_chat_session(&new).await.unwrap();
+    }
+
+    // Each session: five questions, each one's reply after it, the third one unanswered.
+    let turns = sessions.iter().map(|session| {
+        let store = store.clone();
+        async move {
+            let mut ids = Vec::new();
+            for n in 0..5 {
+                let question = NewMessage::text(session, bot_id, "user", &format!("{session} q{n}"), now + n);
+                let asked = store.add_message(&question).await.unwrap();
+                if n == 2 {
+                    store.mark_unanswered(asked).await.unwrap();
+                }
+                let reply =
+                    NewMessage::text(session, bot_id, "assistant", &format!("{session} a{n}"), now + n);
+                ids.extend([asked, store.add_message(&reply).await.unwrap()]);
+            }
+            ids
+        }
+    });
+    let stray = NewMessage::text("no-such-session", bot_id, "user", "lost", now);
+    let (ids, stray) = tokio::join!(futures_util::future::join_all(turns), store.add_message(&stray));
+    assert!(stray.is_err(), "a message for a missing session is not stored");
+
+    let mut all_ids: Vec<i64> = Vec::new();
+    for (session, ids) in sessions.iter().zip(&ids) {
+        let stored = store.session_messages(bot_id, session).await.unwrap();
+        let contents: Vec<&str> = stored.iter().map(|m| m.content.as_str()).collect();
+        let expected: Vec<String> =
+            (0..5).flat_map(|n| [format!("{session} q{n}"), format!("{session} a{n}")]).collect();
+        assert_eq!(contents, expected);
+        assert_eq!(&stored.iter().map(|m| m.id).collect::<Vec<_>>(), ids);
+        all_ids.extend(ids.iter().copied());
+    }
+    all_ids.sort_unstable();
+    all_ids.dedup();
+    assert_eq!(all_ids.len(), 80);
+    let unanswered = store.unanswered_questions(bot_id, Page { limit: 50, offset: 0 }).await.unwrap();
+    assert_eq!(unanswered.len(), 8, "{unanswered:?}");
+    assert_eq!(count_rows(&app, "messages").await, 80);
+    app.stop().await;
+}
