@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use secrecy::SecretString;
 
 use crate::auth::{Auth, AuthError, Bootstrap};
-use crate::config::{Config, ConfigError, Overrides};
+use crate::config::{Config, ConfigError, DatabaseKind, Overrides};
 use crate::startup::{Application, shutdown_signal};
 use crate::{sample, store, telemetry};
 
@@ -167,9 +167,14 @@ async fn serve(config: Config, sample: bool) -> anyhow::Result<()> {
         announce_admin(&bootstrap);
     }
     app.prepare_demo(sample).await?;
-    println!("Docent is listening on {url} (bound to {})", app.local_addr());
-    println!("Sign in: POST {url}/auth/login with {{\"username\", \"password\"}}; API: {url}/openapi.json");
+    let database = match app.state().store.kind() {
+        DatabaseKind::Sqlite => "SQLite",
+        DatabaseKind::Postgres => "PostgreSQL",
+    };
+    println!("Docent is listening on {url} (bound to {}), on {database}", app.local_addr());
+    println!("The admin console: {url}/admin/");
     println!("The widget, live: {url}/static/widget-demo.html");
+    println!("The API: {url}/openapi.json (scripts sign in with POST {url}/auth/login)");
     app.run_until(shutdown_signal()).await?;
     Ok(())
 }

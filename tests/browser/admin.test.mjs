@@ -28,10 +28,10 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-async function consolePage(options) {
+async function consolePage(options, server = docent) {
   const context = await newContext(browser, options);
   const page = await context.newPage();
-  return { context, page, errors: watchErrors(page), api: watchApi(page, docent.url) };
+  return { context, page, errors: watchErrors(page), api: watchApi(page, server.url) };
 }
 
 const nav = (page, name) => page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name });
@@ -252,13 +252,14 @@ test('embed: a custom expiry, the token shown once with copy buttons, the expiri
   }
 });
 
-test('the journey: workspace, upload, bot, preview, token, a widget that answers, its conversation and chart, revoke', async () => {
-  const { context, page, errors } = await consolePage();
+/** The owner's whole journey, on `server`. */
+async function journey(server) {
+  const { context, page, errors } = await consolePage(undefined, server);
   const visitor = await newContext(browser);
   const site = await visitor.newPage();
   const siteErrors = watchErrors(site);
   try {
-    await signInConsole(page, docent);
+    await signInConsole(page, server);
 
     // A workspace.
     await page.getByLabel('New workspace name').fill('Gizmo manuals');
@@ -288,7 +289,7 @@ test('the journey: workspace, upload, bot, preview, token, a widget that answers
     assert.ok(Number(await row('zephyr-gizmo.md').locator('td.num').first().textContent()) >= 1, 'it has chunks');
     await until('the broken PDF failed', async () => (await row('broken.pdf').getAttribute('data-status')) === 'failed', { timeout: 30000 });
     assert.ok((await row('broken.pdf').locator('.doc-error').textContent()).length > 0, 'with its error');
-    const doc = (await docent.api('GET', `/workspaces/${workspaceId}/documents`)).find(d => d.status === 'ready');
+    const doc = (await server.api('GET', `/workspaces/${workspaceId}/documents`)).find(d => d.status === 'ready');
 
     // Retrieval, tried from the console.
     await page.getByLabel('Search this workspace').fill('charging cable');
@@ -326,8 +327,8 @@ test('the journey: workspace, upload, bot, preview, token, a widget that answers
     await page.getByLabel('Theme').selectOption('light');
     await page.getByLabel('Position').selectOption('bottom-right');
     await page.getByRole('button', { name: 'Save changes' }).click();
-    await until('saved', async () => (await docent.api('GET', `/widget/bots/${botId}`)).primary_color === '#0f766e');
-    const saved = await docent.api('GET', `/widget/bots/${botId}`);
+    await until('saved', async () => (await server.api('GET', `/widget/bots/${botId}`)).primary_color === '#0f766e');
+    const saved = await server.api('GET', `/widget/bots/${botId}`);
     assert.equal(saved.welcome_message, 'Hello! Ask me about the Zephyr.');
     assert.deepEqual(saved.allowed_origins, [host.origin]);
 
@@ -363,7 +364,7 @@ ${embed}
     assert.match(await turns.nth(1).locator('.turn-sources').textContent(), new RegExp(doc.title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
 
     // The chart shows the message.
-    await page.goto(`${docent.url}/admin/#/analytics?bot=${botId}`);
+    await page.goto(`${server.url}/admin/#/analytics?bot=${botId}`);
     await h1(page, 'Analytics of Gizmo helper').waitFor();
     const messages = page.locator('figure.chart').filter({ hasText: 'Visitor messages per day' });
     assert.equal(await messages.getAttribute('data-total'), '1');
@@ -377,7 +378,7 @@ ${embed}
     assert.ok(Number(await page.locator('figure.chart').filter({ hasText: 'Visitor messages per day' }).getAttribute('data-total')) >= 1);
 
     // Revoke the token: the site's widget says it is unavailable.
-    await page.goto(`${docent.url}/admin/#/bots/${botId}/embed`);
+    await page.goto(`${server.url}/admin/#/bots/${botId}/embed`);
     await h1(page, 'Embed Gizmo helper').waitFor();
     const tokenRow = page.locator('tr[data-token-id]').first();
     await tokenRow.getByRole('button', { name: /^Revoke token #/ }).click();
@@ -393,6 +394,19 @@ ${embed}
   } finally {
     await visitor.close();
     await context.close();
+  }
+}
+
+test('the journey: workspace, upload, bot, preview, token, a widget that answers, its conversation and chart, revoke', () =>
+  journey(docent));
+
+test('the same journey on PostgreSQL', async () => {
+  const server = await startDocent({ postgres: true });
+  try {
+    assert.match(server.log(), /listening on \S+ \(bound to \S+\), on PostgreSQL/);
+    await journey(server);
+  } finally {
+    await server.stop();
   }
 });
 

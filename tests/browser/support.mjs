@@ -5,7 +5,7 @@
 // Nothing here sleeps to synchronise: every wait is on a condition (a line on
 // stdout, an HTTP answer, a DOM state) with a deadline.
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -71,12 +71,39 @@ export function jwtClaims(token) {
   return JSON.parse(Buffer.from(token.split('.')[1], 'base64url').toString('utf8'));
 }
 
+// PostgreSQL for `startDocent({postgres: true})`: the server scripts/test uses.
+const PG = process.env.DOCENT_TEST_PG || 'postgres://postgres@127.0.0.1:5432/postgres';
+
+function psql(sql) {
+  return new Promise((resolve, reject) => {
+    execFile('psql', [PG, '-qAtc', sql], (err, out, errOut) =>
+      err ? reject(new Error(`psql ${sql}: ${errOut || err.message}`)) : resolve(out));
+  });
+}
+
+/**
+ * A fresh PostgreSQL database for one server: its URL, and `drop()`. Named
+ * like the Rust tests' (docent_test_<run>_*), so scripts/test drops it even
+ * if this process dies first.
+ */
+async function createDatabase() {
+  const run = (process.env.DOCENT_TEST_RUN || 'browser').toLowerCase().replace(/[^a-z0-9]/g, '');
+  const name = `docent_test_${run}_web${randomBytes(6).toString('hex')}`;
+  await psql(`CREATE DATABASE "${name}"`);
+  const url = new URL(PG);
+  url.pathname = `/${name}`;
+  return { url: url.href, drop: () => psql(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
+}
+
 /**
  * Starts `docent serve --sample` on port 0 with a fresh data folder, signs in as
  * the admin and waits until the sample documents are ready.
  * `env` adds to (or, with `null` values, removes from) the server's environment.
+ * `postgres`: on a database of its own on PostgreSQL (dropped by `stop()`), not SQLite.
  */
-export async function startDocent({ env = {}, timeout = 30000 } = {}) {
+export async function startDocent({ env = {}, timeout = 30000, postgres = false } = {}) {
+  const database = postgres ? await createDatabase() : null;
+  if (database) env = { ...env, DOCENT_DATABASE_URL: database.url };
   const dataDir = await mkdtemp(path.join(tmpdir(), 'docent-browser-'));
   const childEnv = {};
   // Only what this helper and the caller choose: a DOCENT_* setting of the
@@ -110,6 +137,7 @@ export async function startDocent({ env = {}, timeout = 30000 } = {}) {
       clearTimeout(killer);
     }
     await rm(dataDir, { recursive: true, force: true });
+    await database?.drop();
   };
   try {
     const url = await new Promise((resolve, reject) => {
