@@ -493,6 +493,69 @@ test('workspaces: rename and delete in dialogs; phone layout with the menu', asy
   }
 });
 
+/**
+ * Presses Tab until the focused element matches the CSS `selector` and, when
+ * given, has the text `text` (at most `max` presses); returns the presses.
+ */
+async function tabTo(page, selector, { text, max = 40 } = {}) {
+  for (let n = 1; n <= max; n++) {
+    await page.keyboard.press('Tab');
+    const here = await page.evaluate(([s, t]) => {
+      const e = document.activeElement;
+      return !!e && e.matches(s) && (t == null || e.textContent.trim() === t);
+    }, [selector, text ?? null]);
+    if (here) return n;
+  }
+  throw new Error(`${selector} ${text ?? ''} was not reached with ${max} presses of Tab`);
+}
+
+test('the keyboard alone: skip link, navigation, a form, a dialog, with focus where it should be', async () => {
+  const { context, page, errors } = await consolePage();
+  try {
+    await signInConsole(page, docent);
+    await h1(page, 'Workspaces').waitFor();
+    // After a load, the first Tab reaches the skip link; it takes focus to the page.
+    await page.reload();
+    await h1(page, 'Workspaces').waitFor();
+    assert.equal(await tabTo(page, '#skip', { max: 1 }), 1);
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.closest('#main') !== null), true);
+
+    // The navigation by keyboard: focus goes to the new page's heading.
+    await tabTo(page, 'nav a[data-section="bots"]');
+    await page.keyboard.press('Enter');
+    await h1(page, 'Bots').waitFor();
+    await until('the heading focused', () => page.evaluate(() => document.activeElement?.localName === 'h1'));
+    await tabTo(page, 'nav a[data-section="workspaces"]');
+    await page.keyboard.press('Enter');
+    await h1(page, 'Workspaces').waitFor();
+
+    // A workspace made with the keyboard: its name typed, Enter submits.
+    await tabTo(page, `#${await page.getByLabel('New workspace name').getAttribute('id')}`);
+    await page.keyboard.type('Typed space');
+    await page.keyboard.press('Enter');
+    await h1(page, 'Typed space').waitFor();
+
+    // Rename in a dialog: focus is in it, Escape leaves it unchanged, Enter renames.
+    await tabTo(page, 'button', { text: 'Rename' });
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Rename workspace' });
+    await dialog.waitFor();
+    assert.equal(await dialog.evaluate(d => d.contains(document.activeElement)), true, 'focus is in the dialog');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    await page.keyboard.press('Enter'); // focus went back to "Rename"
+    await dialog.waitFor();
+    await page.keyboard.press('Control+A');
+    await page.keyboard.type('Typed and renamed');
+    await page.keyboard.press('Enter');
+    await h1(page, 'Typed and renamed').waitFor();
+    assert.deepEqual(errors.unexpected({ statuses: [401] }), []);
+  } finally {
+    await context.close();
+  }
+});
+
 test('every console file comes with the CSP, an ETag and compression', async () => {
   for (const name of ['', 'preview.html', 'console.js', 'console.css', 'api.js']) {
     const r = await fetch(`${docent.url}/admin/${name}`, { headers: { 'Accept-Encoding': 'br, gzip' } });
