@@ -141,15 +141,7 @@ async fn turn(
     started: Instant,
     events: Option<mpsc::Sender<Event>>,
 ) -> Result<ChatReply, ApiError> {
-    let send = |event: Event| {
-        let events = events.clone();
-        async move {
-            if let Some(events) = events {
-                // A visitor who left no longer reads; the reply is stored all the same.
-                let _ = events.send(event).await;
-            }
-        }
-    };
+    let events = Events(events);
     let result = async {
         let passages = chat::passages(&state.knowledge, bot.workspace_id, &question)
             .await
@@ -166,7 +158,7 @@ async fn turn(
                 let forward = async {
                     let mut text = String::new();
                     while let Some(piece) = received.recv().await {
-                        send(json_event("delta", &serde_json::json!({ "text": piece }))).await;
+                        events.send("delta", &Delta { text: &piece }).await;
                         text.push_str(&piece);
                     }
                     text
@@ -179,8 +171,10 @@ async fn turn(
             }
             _ => {
                 let reply = chat::extractive_reply(&question, &passages, fallback);
-                for delta in deltas(&reply.text) {
-                    send(json_event("delta", &serde_json::json!({ "text": delta }))).await;
+                if events.streaming() {
+                    for delta in deltas(&reply.text) {
+                        events.send("delta", &Delta { text: &delta }).await;
+                    }
                 }
                 (reply.text, reply.sources, Usage::default(), reply.answered)
             }
@@ -188,10 +182,10 @@ async fn turn(
         if !answered {
             state.store.mark_unanswered(question_id).await?;
         }
-        send(json_event("sources", &sources)).await;
+        events.send("sources", &sources).await;
         let latency = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let mut stored = NewMessage::text(&session_id, bot.id, "assistant", &text, now_ms());
-        stored.sources = serde_json::to_value(&sources).map_err(ApiError::internal)?;
+        stored.sources = serde_json::to_string(&sources).map_err(ApiError::internal)?;
         stored.latency_ms = Some(latency);
         stored.prompt_tokens = usage.prompt_tokens;
         stored.completion_tokens = usage.completion_tokens;
@@ -201,19 +195,13 @@ async fn turn(
     .await;
     match &result {
         Ok(reply) => {
-            send(json_event(
-                "done",
-                &serde_json::json!({"message_id": reply.message_id, "reply": reply.reply}),
-            ))
-            .await;
+            events.send("done", &Done { message_id: reply.message_id, reply: &reply.reply }).await;
         }
         Err(err) => {
             tracing::error!(error = %err, "the chat turn failed");
-            send(json_event(
-                "error",
-                &serde_json::json!({"code": err.code().as_str(), "message": err.message()}),
-            ))
-            .await;
+            events
+                .send("error", &serde_json::json!({"code": err.code().as_str(), "message": err.message()}))
+                .await;
         }
     }
     result
@@ -231,8 +219,35 @@ fn llm_error(err: LlmError) -> ApiError {
     }
 }
 
-fn json_event(name: &str, data: &impl Serialize) -> Event {
-    Event::default().event(name).data(serde_json::to_string(data).unwrap_or_else(|_| "null".into()))
+/// Where a streamed turn's events go. Without a stream (a JSON answer), no
+/// event is made at all.
+struct Events(Option<mpsc::Sender<Event>>);
+
+impl Events {
+    fn streaming(&self) -> bool {
+        self.0.is_some()
+    }
+
+    async fn send(&self, name: &str, data: &impl Serialize) {
+        if let Some(events) = &self.0 {
+            let data = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
+            // A visitor who left no longer reads; the reply is stored all the same.
+            let _ = events.send(Event::default().event(name).data(data)).await;
+        }
+    }
+}
+
+/// A `delta` event's data.
+#[derive(Serialize)]
+struct Delta<'a> {
+    text: &'a str,
+}
+
+/// The `done` event's data.
+#[derive(Serialize)]
+struct Done<'a> {
+    message_id: i64,
+    reply: &'a str,
 }
 
 /// A finished reply in small pieces that join back into it exactly.

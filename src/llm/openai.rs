@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -33,6 +33,16 @@ pub struct OpenAiProvider {
     key: Option<SecretString>,
     first_token: Duration,
     total: Duration,
+}
+
+/// The request's body, written straight from the borrowed messages.
+#[derive(Serialize)]
+struct Request<'a> {
+    model: &'a str,
+    messages: &'a [ChatMessage],
+    temperature: f32,
+    max_tokens: u32,
+    stream: bool,
 }
 
 #[derive(Deserialize)]
@@ -90,16 +100,22 @@ impl OpenAiProvider {
         options: &ReplyOptions,
         deadline: Instant,
     ) -> Result<reqwest::Response, LlmError> {
-        let body = serde_json::json!({
-            "model": options.model.as_deref().unwrap_or(&self.model),
-            "messages": messages,
-            "temperature": options.temperature.unwrap_or(self.temperature),
-            "max_tokens": self.max_tokens,
-            "stream": true,
-        });
+        let body = serde_json::to_vec(&Request {
+            model: options.model.as_deref().unwrap_or(&self.model),
+            messages,
+            temperature: options.temperature.unwrap_or(self.temperature),
+            max_tokens: self.max_tokens,
+            stream: true,
+        })
+        .map_err(|err| LlmError::Unavailable(format!("cannot encode the request: {err}")))?;
+        let body = axum::body::Bytes::from(body);
         let mut retried = false;
         loop {
-            let mut request = self.client.post(&self.endpoint).json(&body);
+            let mut request = self
+                .client
+                .post(&self.endpoint)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
             if let Some(key) = &self.key {
                 request = request.bearer_auth(key.expose_secret());
             }

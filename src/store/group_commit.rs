@@ -87,7 +87,11 @@ async fn write_batches(pool: SqlitePool, mut waiting: mpsc::Receiver<Pending>) {
             // The transaction was rolled back as a whole: each write is tried
             // alone, so each caller gets its own outcome and error.
             Err(err) => {
-                tracing::warn!(error = %err, writes = batch.len(), "a group commit failed; writing one by one");
+                if matches!(err, sqlx::Error::RowNotFound) {
+                    tracing::debug!(writes = batch.len(), "a message's session is gone; writing one by one");
+                } else {
+                    tracing::warn!(error = %err, writes = batch.len(), "a group commit failed; writing one by one");
+                }
                 let mut ids = Vec::with_capacity(batch.len());
                 for pending in &batch {
                     ids.push(pending.write.run(&pool).await.map_err(StoreError::from));
@@ -102,20 +106,72 @@ async fn write_batches(pool: SqlitePool, mut waiting: mpsc::Receiver<Pending>) {
     }
 }
 
-/// Makes the batch's writes in one immediate transaction. A message whose
-/// session is gone fails alone; the others commit. Any other error fails the batch.
+/// A message as the batch statement reads it: a JSON array, its elements by index.
+#[derive(serde::Serialize)]
+struct MessageRow<'a>(&'a str, &'a str, &'a str, &'a str, Option<i64>, Option<i64>, Option<i64>, i64);
+
+fn json_error(err: serde_json::Error) -> sqlx::Error {
+    sqlx::Error::Encode(Box::new(err))
+}
+
+/// Makes the batch's writes in one immediate transaction, with one statement
+/// for all its messages and one for all its marks: each statement is a round
+/// trip to the connection's thread, which costs more than SQLite's own work.
+/// When a message cannot be stored (its session is gone) the batch is rolled
+/// back and `Err` sends it down the one-by-one path, where it fails alone.
 async fn write_together(pool: &SqlitePool, batch: &[Pending]) -> Result<Vec<StoreResult<i64>>, sqlx::Error> {
-    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-    let mut ids = Vec::with_capacity(batch.len());
+    let mut messages = Vec::new();
+    let mut marks = Vec::new();
     for pending in batch {
-        match pending.write.run(&mut *tx).await {
-            Ok(id) => ids.push(Ok(id)),
-            Err(sqlx::Error::RowNotFound) => ids.push(Err(sqlx::Error::RowNotFound.into())),
-            // SQLite may have rolled the transaction back already (a full disk,
-            // an I/O error): nothing more goes into it.
-            Err(err) => return Err(err),
+        match &pending.write {
+            Write::Message(m) => messages.push(MessageRow(
+                &m.session_id,
+                m.role,
+                &m.content,
+                &m.sources,
+                m.prompt_tokens,
+                m.completion_tokens,
+                m.latency_ms,
+                m.created_at,
+            )),
+            Write::Unanswered(id) => marks.push(*id),
         }
     }
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+    if !marks.is_empty() {
+        sqlx::query("UPDATE messages SET unanswered = TRUE WHERE id IN (SELECT value FROM json_each($1))")
+            .bind(serde_json::to_string(&marks).map_err(json_error)?)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut ids = Vec::new();
+    let count = messages.len();
+    if count > 0 {
+        // Rows are inserted in the batch's order, so their ids rise in that order.
+        ids = sqlx::query_scalar(
+            "INSERT INTO messages (session_id, bot_id, role, content, sources, prompt_tokens,
+                                   completion_tokens, latency_ms, created_at)
+             SELECT s.id, s.bot_id, m.value ->> 1, m.value ->> 2, m.value ->> 3, m.value ->> 4,
+                    m.value ->> 5, m.value ->> 6, m.value ->> 7
+               FROM json_each($1) m JOIN chat_sessions s ON s.session_id = m.value ->> 0
+              ORDER BY m.key
+             RETURNING id",
+        )
+        .bind(serde_json::to_string(&messages).map_err(json_error)?)
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.len() != count {
+            return Err(sqlx::Error::RowNotFound);
+        }
+        ids.sort_unstable();
+    }
     tx.commit().await?;
-    Ok(ids)
+    let mut ids = ids.into_iter();
+    Ok(batch
+        .iter()
+        .map(|pending| match pending.write {
+            Write::Message(_) => ids.next().ok_or_else(|| sqlx::Error::RowNotFound.into()),
+            Write::Unanswered(_) => Ok(0),
+        })
+        .collect())
 }

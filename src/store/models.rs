@@ -165,7 +165,8 @@ pub struct NewMessage {
     pub bot_id: i64,
     pub role: &'static str,
     pub content: String,
-    pub sources: serde_json::Value,
+    /// The sources as JSON text: `[]` for none.
+    pub sources: String,
     pub prompt_tokens: Option<i64>,
     pub completion_tokens: Option<i64>,
     pub latency_ms: Option<i64>,
@@ -180,7 +181,7 @@ impl NewMessage {
             bot_id,
             role,
             content: content.to_owned(),
-            sources: serde_json::json!([]),
+            sources: "[]".to_owned(),
             prompt_tokens: None,
             completion_tokens: None,
             latency_ms: None,

@@ -183,7 +183,7 @@ macro_rules! insert_message {
         .bind(&$message.session_id)
         .bind($message.role)
         .bind(&$message.content)
-        .bind($message.sources.to_string())
+        .bind(&$message.sources)
         .bind($message.prompt_tokens)
         .bind($message.completion_tokens)
         .bind($message.latency_ms)

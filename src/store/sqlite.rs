@@ -42,6 +42,10 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
+            // A connection to a file in this process cannot go stale, and
+            // checking it would cost a round trip to its worker thread on
+            // every statement (a third of a chat turn's hops).
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(config.acquire_timeout_seconds))
             .connect_with(options)
             .await?;

@@ -36,7 +36,7 @@ pub async fn seed_conversation(app: &TestApp, bot_id: i64, session_id: &str) {
                 bot_id,
                 role,
                 content: content.to_owned(),
-                sources,
+                sources: sources.to_string(),
                 prompt_tokens: None,
                 completion_tokens: None,
                 latency_ms: Some(12),

@@ -148,7 +148,7 @@ async fn store_contract() {
             bot_id,
             role: "user",
             content: "hello".into(),
-            sources: json!([]),
+            sources: "[]".into(),
             prompt_tokens: Some(3),
             completion_tokens: None,
             latency_ms: None,
