@@ -34,7 +34,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Reads map the file instead of copying pages out of the kernel:
+            // under load a connection re-reads every page another one changed.
+            .pragma("mmap_size", "268435456");
         if let Some(parent) = options.get_filename().parent()
             && !parent.as_os_str().is_empty()
         {
