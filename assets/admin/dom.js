@@ -159,6 +159,21 @@ export function showFieldErrors(form, err, labels = {}) {
   return rest;
 }
 
+/**
+ * Shows an API error on a form: each field's message under its field (see
+ * `showFieldErrors`), the others (or, naming no field, the error's message)
+ * in `box`. True when every message went under a field.
+ */
+export function showFormError(form, box, err, labels) {
+  const rest = showFieldErrors(form, err, labels);
+  if (rest.length || !Object.keys(err.fields || {}).length) {
+    box.textContent = rest.join(' ') || messageOf(err);
+    box.hidden = false;
+    return false;
+  }
+  return true;
+}
+
 /** Runs `action` while `button` shows it is busy (disabled, `aria-busy`). */
 export async function busy(button, action) {
   button.disabled = true;
@@ -195,11 +210,7 @@ export function dialog({ title, content = [], confirmLabel = 'OK', danger = fals
         result = await busy(ok, () => onConfirm(form));
         dlg.close();
       } catch (err) {
-        const rest = showFieldErrors(form, err);
-        if (rest.length || !Object.keys(err.fields || {}).length) {
-          error.textContent = rest.join(' ') || messageOf(err);
-          error.hidden = false;
-        }
+        showFormError(form, error, err);
       }
     });
     dlg.addEventListener('close', () => { dlg.remove(); resolve(result); });

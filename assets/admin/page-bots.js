@@ -5,8 +5,8 @@
 
 import { api } from './api.js';
 import {
-  h, append, field, alertBox, announce, busy, clearFieldErrors, confirmDialog, fmtNumber, fmtRelative, messageOf,
-  showFieldErrors,
+  h, append, field, alertBox, announce, busy, clearFieldErrors, confirmDialog, fmtNumber, fmtRelative,
+  messageOf, showFormError,
 } from './dom.js';
 import { badge, botTabs, empty, pageHeader } from './ui.js';
 
@@ -211,11 +211,7 @@ function editor(bot, workspaces, save) {
     try {
       await busy(saveButton, () => save(body()));
     } catch (err) {
-      const rest = showFieldErrors(form, err, LABELS);
-      if (rest.length || !Object.keys(err.fields).length) {
-        error.textContent = rest.join(' ') || messageOf(err);
-        error.hidden = false;
-      } else {
+      if (showFormError(form, error, err, LABELS)) {
         announce('Some fields need a change; see the messages under them.');
       }
     }

@@ -6,7 +6,7 @@
 import { api } from './api.js';
 import {
   h, append, fill, field, alertBox, announce, busy, clearFieldErrors, confirmDialog, copyButton, fmtDateTime,
-  fmtRelative, messageOf, nextId, showFieldErrors, time,
+  fmtRelative, nextId, time, showFormError,
 } from './dom.js';
 import { badge, botTabs, empty, pageHeader, section, table } from './ui.js';
 
@@ -121,11 +121,7 @@ function generator(bot, reveal, refresh) {
       announce('Token generated. Copy the embed code now: it is shown only this once.');
       await refresh();
     } catch (err) {
-      const rest = showFieldErrors(form, err);
-      if (rest.length || !Object.keys(err.fields).length) {
-        error.textContent = rest.join(' ') || messageOf(err);
-        error.hidden = false;
-      }
+      showFormError(form, error, err);
     }
   });
   return form;

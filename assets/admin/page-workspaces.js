@@ -5,8 +5,8 @@
 
 import { api, upload } from './api.js';
 import {
-  h, append, fill, field, alertBox, announce, busy, clearFieldErrors, confirmDialog, dialog, fmtBytes, fmtNumber,
-  messageOf, showFieldErrors, time,
+  h, append, fill, field, alertBox, announce, busy, clearFieldErrors, confirmDialog, dialog, fmtBytes,
+  fmtNumber, messageOf, time, showFormError,
 } from './dom.js';
 import { badge, empty, pageHeader, section, table } from './ui.js';
 
@@ -35,11 +35,7 @@ export async function list(ctx) {
       announce(`Workspace ${ws.name} created.`);
       ctx.navigate(`/workspaces/${ws.id}`);
     } catch (err) {
-      const rest = showFieldErrors(form, err);
-      if (rest.length || !Object.keys(err.fields).length) {
-        error.textContent = rest.join(' ') || messageOf(err);
-        error.hidden = false;
-      }
+      showFormError(form, error, err);
     }
   });
 
@@ -272,11 +268,7 @@ function formWith(fields, label, submit) {
     try {
       await busy(button, () => submit(form));
     } catch (err) {
-      const rest = showFieldErrors(form, err);
-      if (rest.length || !Object.keys(err.fields).length) {
-        error.textContent = rest.join(' ') || messageOf(err);
-        error.hidden = false;
-      }
+      showFormError(form, error, err);
     }
   });
   return form;
@@ -341,10 +333,7 @@ function searchBox(base) {
             h('p', { class: 'passage-text' }, r.text))))]
         : empty('Nothing in this workspace matches. A bot would answer with its fallback message.'));
     } catch (err) {
-      if (showFieldErrors(form, err).length || !Object.keys(err.fields).length) {
-        error.textContent = messageOf(err);
-        error.hidden = false;
-      }
+      showFormError(form, error, err);
     }
   });
   return [form, error, results];
