@@ -30,8 +30,6 @@ use crate::store::{NewMessage, WidgetBot};
 
 /// Longest message a visitor may send, in characters.
 const MAX_MESSAGE_CHARS: usize = 4000;
-/// Earlier messages a language model may see (those that fit its budget).
-const HISTORY_MESSAGES: i64 = 40;
 /// Words per `delta` event when a finished reply is streamed.
 const WORDS_PER_DELTA: usize = 3;
 
@@ -150,7 +148,7 @@ async fn turn(
             if bot.fallback_message.is_empty() { chat::DEFAULT_FALLBACK } else { &bot.fallback_message };
         let (text, sources, usage, answered) = match &state.llm {
             Some(llm) if chat::relevant(&passages) => {
-                let mut history = state.store.recent_turns(bot.id, &session_id, HISTORY_MESSAGES).await?;
+                let mut history = state.store.recent_turns(bot.id, &session_id).await?;
                 history.pop(); // the question, stored a moment ago, goes last on its own
                 let budget = usize::try_from(state.config.llm.context_tokens).unwrap_or(usize::MAX);
                 let messages = chat::prompt(&bot.system_prompt, &passages, &history, &question, budget);

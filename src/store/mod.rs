@@ -126,14 +126,9 @@ pub trait Store: Knowledge + Vectors + WidgetTokens + Send + Sync + 'static {
         active_since: i64,
     ) -> StoreResult<Option<ChatSessionSummary>>;
     async fn session_messages(&self, bot_id: i64, session_id: &str) -> StoreResult<Vec<Message>>;
-    /// The role and text of the last `count` messages of a session, oldest first
-    /// (what a language model is shown of the conversation).
-    async fn recent_turns(
-        &self,
-        bot_id: i64,
-        session_id: &str,
-        count: i64,
-    ) -> StoreResult<Vec<(String, String)>>;
+    /// The role and text of the last [`RECENT_TURNS`] messages of a session,
+    /// oldest first (what a language model is shown of the conversation).
+    async fn recent_turns(&self, bot_id: i64, session_id: &str) -> StoreResult<Vec<(String, String)>>;
     /// The bot's session `session_id` as a new message needs it: `None` when
     /// there is none; not `open` once it ended or was idle since before `active_since`.
     async fn session_state(
@@ -143,6 +138,17 @@ pub trait Store: Knowledge + Vectors + WidgetTokens + Send + Sync + 'static {
         active_since: i64,
     ) -> StoreResult<Option<SessionState>>;
 }
+
+/// Earlier messages a language model may see (those that fit its budget).
+/// Written into the query as a literal: SQLite re-prepares a statement whose
+/// `LIMIT` is a bound parameter every time it is bound again.
+macro_rules! recent_turns {
+    () => {
+        40
+    };
+}
+pub(crate) use recent_turns;
+pub const RECENT_TURNS: usize = recent_turns!();
 
 /// Opens the database named by the configuration and applies migrations.
 pub async fn connect(config: &Config) -> StoreResult<Arc<dyn Store>> {

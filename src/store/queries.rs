@@ -703,20 +703,15 @@ macro_rules! impl_store {
                 rows.into_iter().map(Message::try_from).collect()
             }
 
-            async fn recent_turns(
-                &self,
-                bot_id: i64,
-                session_id: &str,
-                count: i64,
-            ) -> StoreResult<Vec<(String, String)>> {
-                let mut turns: Vec<(String, String)> = sqlx::query_as(
+            async fn recent_turns(&self, bot_id: i64, session_id: &str) -> StoreResult<Vec<(String, String)>> {
+                let mut turns: Vec<(String, String)> = sqlx::query_as(concat!(
                     "SELECT g.role, g.content
                        FROM messages g JOIN chat_sessions s ON s.id = g.session_id
-                      WHERE s.bot_id = $1 AND s.session_id = $2 ORDER BY g.id DESC LIMIT $3",
-                )
+                      WHERE s.bot_id = $1 AND s.session_id = $2 ORDER BY g.id DESC LIMIT ",
+                    $crate::store::recent_turns!()
+                ))
                 .bind(bot_id)
                 .bind(session_id)
-                .bind(count)
                 .fetch_all(&self.pool)
                 .await?;
                 turns.reverse();
