@@ -174,6 +174,25 @@ export function showFormError(form, box, err, labels) {
   return true;
 }
 
+/**
+ * Handles `form`'s submit in script (it is never really submitted): hides the
+ * last error, runs `action(form)` while `button` is busy, and shows an API
+ * error on the form (`showFormError`, with `labels`); `onFieldErrors` runs
+ * when every message went under a field.
+ */
+export function onSubmit(form, { button, error, action, labels, onFieldErrors }) {
+  form.addEventListener('submit', async e => {
+    e.preventDefault();
+    error.hidden = true;
+    clearFieldErrors(form);
+    try {
+      await busy(button, () => action(form));
+    } catch (err) {
+      if (showFormError(form, error, err, labels)) onFieldErrors?.();
+    }
+  });
+}
+
 /** Runs `action` while `button` shows it is busy (disabled, `aria-busy`). */
 export async function busy(button, action) {
   button.disabled = true;
@@ -203,15 +222,11 @@ export function dialog({ title, content = [], confirmLabel = 'OK', danger = fals
       h('div', { class: 'actions' }, h('button', { type: 'button', onclick: () => dlg.close() }, 'Cancel'), ok));
     const dlg = h('dialog', { 'aria-labelledby': titleId }, form);
     let result = false;
-    form.addEventListener('submit', async e => {
-      e.preventDefault();
-      error.hidden = true;
-      try {
-        result = await busy(ok, () => onConfirm(form));
+    onSubmit(form, {
+      button: ok, error, action: async () => {
+        result = await onConfirm(form);
         dlg.close();
-      } catch (err) {
-        showFormError(form, error, err);
-      }
+      },
     });
     dlg.addEventListener('close', () => { dlg.remove(); resolve(result); });
     document.body.append(dlg);

@@ -5,8 +5,7 @@
 
 import { api } from './api.js';
 import {
-  h, append, field, alertBox, announce, busy, clearFieldErrors, confirmDialog, fmtNumber, fmtRelative,
-  messageOf, showFormError,
+  h, append, field, alertBox, announce, busy, confirmDialog, fmtNumber, fmtRelative, messageOf, onSubmit,
 } from './dom.js';
 import { badge, botTabs, empty, pageHeader } from './ui.js';
 
@@ -204,17 +203,9 @@ function editor(bot, workspaces, save) {
     ...(bot.id ? {} : { is_active: active.checked }),
   });
 
-  form.addEventListener('submit', async e => {
-    e.preventDefault();
-    error.hidden = true;
-    clearFieldErrors(form);
-    try {
-      await busy(saveButton, () => save(body()));
-    } catch (err) {
-      if (showFormError(form, error, err, LABELS)) {
-        announce('Some fields need a change; see the messages under them.');
-      }
-    }
+  onSubmit(form, {
+    button: saveButton, error, labels: LABELS, action: () => save(body()),
+    onFieldErrors: () => announce('Some fields need a change; see the messages under them.'),
   });
 
   // Colour: the text field is the value; the picker is a convenience.

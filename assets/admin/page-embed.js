@@ -5,8 +5,8 @@
 
 import { api } from './api.js';
 import {
-  h, append, fill, field, alertBox, announce, busy, clearFieldErrors, confirmDialog, copyButton, fmtDateTime,
-  fmtRelative, nextId, time, showFormError,
+  h, append, fill, field, alertBox, announce, confirmDialog, copyButton, fmtDateTime, fmtRelative, nextId,
+  time, onSubmit,
 } from './dom.js';
 import { badge, botTabs, empty, pageHeader, section, table } from './ui.js';
 
@@ -109,20 +109,15 @@ function generator(bot, reveal, refresh) {
   form.addEventListener('change', () => {
     custom.hidden = form.elements[group].value !== 'custom';
   });
-  form.addEventListener('submit', async e => {
-    e.preventDefault();
-    error.hidden = true;
-    clearFieldErrors(form);
-    const choice = form.elements[group].value;
-    const n = choice === 'custom' ? Number(days.value) : Number(choice);
-    try {
-      const answer = await busy(button, () => api('/widget/generate', { method: 'POST', body: { bot_id: bot.id, expires_in_days: n } }));
+  onSubmit(form, {
+    button, error, action: async () => {
+      const choice = form.elements[group].value;
+      const n = choice === 'custom' ? Number(days.value) : Number(choice);
+      const answer = await api('/widget/generate', { method: 'POST', body: { bot_id: bot.id, expires_in_days: n } });
       show(reveal, answer);
       announce('Token generated. Copy the embed code now: it is shown only this once.');
       await refresh();
-    } catch (err) {
-      showFormError(form, error, err);
-    }
+    },
   });
   return form;
 }

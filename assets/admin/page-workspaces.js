@@ -5,8 +5,8 @@
 
 import { api, upload } from './api.js';
 import {
-  h, append, fill, field, alertBox, announce, busy, clearFieldErrors, confirmDialog, dialog, fmtBytes,
-  fmtNumber, messageOf, time, showFormError,
+  h, append, fill, field, alertBox, announce, confirmDialog, dialog, fmtBytes, fmtNumber, messageOf, time,
+  onSubmit,
 } from './dom.js';
 import { badge, empty, pageHeader, section, table } from './ui.js';
 
@@ -26,17 +26,12 @@ export async function list(ctx) {
   const create = h('button', { type: 'submit', class: 'primary' }, 'Create workspace');
   const form = h('form', { class: 'inline-form', novalidate: true },
     field('New workspace name', name, { name: 'name' }), create);
-  form.addEventListener('submit', async e => {
-    e.preventDefault();
-    error.hidden = true;
-    clearFieldErrors(form);
-    try {
-      const ws = await busy(create, () => api('/workspaces', { method: 'POST', body: { name: name.value } }));
+  onSubmit(form, {
+    button: create, error, action: async () => {
+      const ws = await api('/workspaces', { method: 'POST', body: { name: name.value } });
       announce(`Workspace ${ws.name} created.`);
       ctx.navigate(`/workspaces/${ws.id}`);
-    } catch (err) {
-      showFormError(form, error, err);
-    }
+    },
   });
 
   const botCount = id => bots.filter(b => b.workspace_id === id).length;
@@ -261,16 +256,7 @@ function formWith(fields, label, submit) {
   const error = alertBox();
   const button = h('button', { type: 'submit' }, label);
   const form = h('form', { class: 'stack', novalidate: true }, fields, error, h('div', { class: 'actions' }, button));
-  form.addEventListener('submit', async e => {
-    e.preventDefault();
-    error.hidden = true;
-    clearFieldErrors(form);
-    try {
-      await busy(button, () => submit(form));
-    } catch (err) {
-      showFormError(form, error, err);
-    }
-  });
+  onSubmit(form, { button, error, action: submit });
   return form;
 }
 
@@ -314,12 +300,9 @@ function searchBox(base) {
   const button = h('button', { type: 'submit' }, 'Search');
   const form = h('form', { class: 'inline-form', role: 'search', novalidate: true },
     field('Search this workspace', query, { name: 'query' }), button);
-  form.addEventListener('submit', async e => {
-    e.preventDefault();
-    error.hidden = true;
-    clearFieldErrors(form);
-    try {
-      const answer = await busy(button, () => api(`${base}/search`, { method: 'POST', body: { query: query.value, limit: 8 } }));
+  onSubmit(form, {
+    button, error, action: async () => {
+      const answer = await api(`${base}/search`, { method: 'POST', body: { query: query.value, limit: 8 } });
       const max = Math.max(...answer.results.map(r => r.score), 0) || 1;
       fill(results, answer.results.length
         ? [h('p', { class: 'muted' }, `${answer.results.length} passages, best first.`),
@@ -332,9 +315,7 @@ function searchBox(base) {
               h('meter', { min: '0', max: '1', value: String(r.score / max), 'aria-label': `Relative score of ${r.title}` })),
             h('p', { class: 'passage-text' }, r.text))))]
         : empty('Nothing in this workspace matches. A bot would answer with its fallback message.'));
-    } catch (err) {
-      showFormError(form, error, err);
-    }
+    },
   });
   return [form, error, results];
 }
