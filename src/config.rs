@@ -558,8 +558,14 @@ impl Config {
         range("database.max_connections", self.database.max_connections.into(), 1, 1000)?;
         range("database.acquire_timeout_seconds", self.database.acquire_timeout_seconds, 1, 600)?;
 
-        if !self.database_url.is_empty() {
-            DatabaseKind::of(&self.database_url)?;
+        if !self.database_url.is_empty()
+            && DatabaseKind::of(&self.database_url)? == DatabaseKind::Sqlite
+            && (self.database_url.starts_with("sqlite::memory:") || self.database_url.contains("mode=memory"))
+        {
+            return Err(ConfigError::new(
+                "database_url",
+                "an in-memory SQLite database would lose everything at exit: name a file",
+            ));
         }
         if !self.public_url.is_empty() {
             self.public_url = base_url("public_url", &self.public_url)?;
@@ -792,6 +798,8 @@ mod tests {
             ("DOCENT_WIDGET_TOKEN_EXPIRE_DAYS", "soon", "DOCENT_WIDGET_TOKEN_EXPIRE_DAYS"),
             ("DOCENT_BIND", "localhost", "bind"),
             ("DOCENT_DATABASE_URL", "mysql://x", "database_url"),
+            ("DOCENT_DATABASE_URL", "sqlite::memory:", "database_url"),
+            ("DOCENT_DATABASE_URL", "sqlite:x.db?mode=memory", "database_url"),
             ("DOCENT_LOG_FORMAT", "xml", "log_format"),
             ("DOCENT_PUBLIC_URL", "ftp://x", "public_url"),
             ("DOCENT_WIDGET_ALLOWED_ORIGINS", "*", "widget.allowed_origins"),

@@ -199,6 +199,9 @@ macro_rules! document_columns {
 pub(super) use document_columns;
 
 /// Expands into `impl Knowledge for $store` with the shared methods plus `$extra`.
+/// The change feed's newest sequence number (NULL when it is empty).
+pub(super) const LAST_INDEX_CHANGE: &str = "SELECT MAX(seq) FROM index_changes";
+
 macro_rules! impl_knowledge {
     ($store:ty, $db:ty, { $($extra:tt)* }) => {
         impl $store {
@@ -502,13 +505,6 @@ macro_rules! impl_knowledge {
                     .await?;
                 tx.commit().await?;
                 Ok(())
-            }
-
-            async fn last_index_change(&self) -> StoreResult<i64> {
-                let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM index_changes")
-                    .fetch_one(&self.pool)
-                    .await?;
-                Ok(seq.unwrap_or(0))
             }
 
             async fn index_changes_after(&self, seq: i64, limit: i64) -> StoreResult<Vec<IndexChange>> {

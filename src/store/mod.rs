@@ -6,6 +6,7 @@
 //! milliseconds; lists and objects are JSON text.
 
 mod group_commit;
+mod inline_reads;
 mod knowledge;
 mod models;
 mod postgres;
@@ -34,6 +35,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error")]
     Database(#[from] sqlx::Error),
+    /// A read made without sqlx (see `inline_reads`).
+    #[error("database error")]
+    Sqlite(#[from] rusqlite::Error),
     #[error("migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored JSON is not valid")]

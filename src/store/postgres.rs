@@ -6,9 +6,9 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::knowledge::{self, impl_knowledge};
-use super::queries::{self, impl_store, insert_message};
+use super::queries::{self, impl_store};
 use super::vectors::impl_vectors;
-use super::widget::{impl_widget_tokens, mark_unanswered};
+use super::widget::{self, impl_widget_tokens};
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
 
@@ -66,18 +66,62 @@ impl_store!(PgStore, {
         DatabaseKind::Postgres
     }
 
+    async fn recent_turns(&self, bot_id: i64, session_id: &str) -> StoreResult<Vec<(String, String)>> {
+        let mut turns: Vec<(String, String)> =
+            sqlx::query_as(queries::RECENT_TURNS).bind(bot_id).bind(session_id).fetch_all(&self.pool).await?;
+        turns.reverse();
+        Ok(turns)
+    }
+
+    async fn session_state(
+        &self,
+        bot_id: i64,
+        session_id: &str,
+        active_since: i64,
+    ) -> StoreResult<Option<SessionState>> {
+        let row: Option<queries::SessionStateRow> = sqlx::query_as(queries::SESSION_STATE)
+            .bind(bot_id)
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|row| queries::session_state(row, active_since)))
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         // sqlx holds an advisory lock while migrating, so nodes starting together are safe.
         MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
 
+    /// The session is named by its public id. A visitor's message moves the
+    /// session's last activity forward, by a trigger (migration 8).
     async fn add_message(&self, message: &NewMessage) -> StoreResult<i64> {
-        Ok(insert_message!(message).fetch_one(&self.pool).await?)
+        Ok(sqlx::query_scalar(
+            "INSERT INTO messages (session_id, bot_id, role, content, sources, prompt_tokens,
+                                   completion_tokens, latency_ms, created_at)
+             SELECT s.id, s.bot_id, $2, $3, $4, $5, $6, $7, $8
+               FROM chat_sessions s WHERE s.session_id = $1
+             RETURNING id",
+        )
+        .bind(&message.session_id)
+        .bind(message.role)
+        .bind(&message.content)
+        .bind(&message.sources)
+        .bind(message.prompt_tokens)
+        .bind(message.completion_tokens)
+        .bind(message.latency_ms)
+        .bind(message.created_at)
+        .fetch_one(&self.pool)
+        .await?)
     }
 });
 
 impl_knowledge!(PgStore, sqlx::Postgres, {
+    async fn last_index_change(&self) -> StoreResult<i64> {
+        let seq: Option<i64> = sqlx::query_scalar(knowledge::LAST_INDEX_CHANGE).fetch_one(&self.pool).await?;
+        Ok(seq.unwrap_or(0))
+    }
+
     async fn claim_job(&self, now: i64, lease_ms: i64) -> StoreResult<Option<Job>> {
         // SKIP LOCKED: nodes claiming at the same moment take different jobs.
         Ok(sqlx::query_as(
@@ -108,8 +152,15 @@ impl_knowledge!(PgStore, sqlx::Postgres, {
 
 impl_vectors!(PgStore);
 impl_widget_tokens!(PgStore, {
+    async fn widget_token_and_bot(&self, token_hash: &str) -> StoreResult<Option<TokenAndBot>> {
+        Ok(sqlx::query_as(widget::TOKEN_AND_BOT).bind(token_hash).fetch_optional(&self.pool).await?)
+    }
+
     async fn mark_unanswered(&self, message_id: i64) -> StoreResult<()> {
-        mark_unanswered!(message_id).execute(&self.pool).await?;
+        sqlx::query("UPDATE messages SET unanswered = TRUE WHERE id = $1")
+            .bind(message_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@
 //! decoding limits), while methods that must differ are written per database and
 //! passed in. Rows are decoded into the `*Row` types below.
 
-use crate::store::{Bot, BotStats, ChatSessionSummary, Message, StoreError};
+use crate::store::{Bot, BotStats, ChatSessionSummary, Message, SessionState, StoreError};
 
 /// Maps a unique-constraint violation to a conflict described by `what`.
 pub(super) fn conflict(err: sqlx::Error, what: &str) -> StoreError {
@@ -168,29 +168,36 @@ macro_rules! bot_select {
 }
 pub(super) use bot_select;
 
-/// The statement that stores a chat message, bound: the session is named by
-/// its public id. A visitor's message moves the session's last activity
-/// forward, by a trigger (migration 8).
-macro_rules! insert_message {
-    ($message:expr) => {
-        sqlx::query_scalar(
-            "INSERT INTO messages (session_id, bot_id, role, content, sources, prompt_tokens,
-                                   completion_tokens, latency_ms, created_at)
-             SELECT s.id, s.bot_id, $2, $3, $4, $5, $6, $7, $8
-               FROM chat_sessions s WHERE s.session_id = $1
-             RETURNING id",
-        )
-        .bind(&$message.session_id)
-        .bind($message.role)
-        .bind(&$message.content)
-        .bind(&$message.sources)
-        .bind($message.prompt_tokens)
-        .bind($message.completion_tokens)
-        .bind($message.latency_ms)
-        .bind($message.created_at)
-    };
+/// A session's latest messages, newest first, as `(role, content)`: `$1` the
+/// bot, `$2` the session id.
+pub(super) const RECENT_TURNS: &str = concat!(
+    "SELECT g.role, g.content
+       FROM messages g JOIN chat_sessions s ON s.id = g.session_id
+      WHERE s.bot_id = $1 AND s.session_id = $2 ORDER BY g.id DESC LIMIT ",
+    super::recent_turns!()
+);
+
+/// A session's times and its newest message when that is the visitor's: `$1`
+/// the bot, `$2` the session id. Read into [`session_state`].
+pub(super) const SESSION_STATE: &str = "SELECT s.last_activity_at, s.ended_at, g.id, g.role,
+            CASE WHEN g.role = 'user' THEN g.content END
+       FROM chat_sessions s
+       LEFT JOIN messages g ON g.id = (SELECT MAX(l.id) FROM messages l WHERE l.session_id = s.id)
+      WHERE s.bot_id = $1 AND s.session_id = $2";
+
+/// A row of [`SESSION_STATE`].
+pub(super) type SessionStateRow = (i64, Option<i64>, Option<i64>, Option<String>, Option<String>);
+
+pub(super) fn session_state(row: SessionStateRow, active_since: i64) -> SessionState {
+    let (last, ended, id, role, content) = row;
+    SessionState {
+        open: ended.is_none() && last >= active_since,
+        unanswered: match (id, role.as_deref(), content) {
+            (Some(id), Some("user"), Some(content)) => Some((id, content)),
+            _ => None,
+        },
+    }
 }
-pub(super) use insert_message;
 
 /// Expands into `impl Store for $store` with the shared methods plus `$extra`.
 macro_rules! impl_store {
@@ -701,49 +708,6 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?;
                 rows.into_iter().map(Message::try_from).collect()
-            }
-
-            async fn recent_turns(&self, bot_id: i64, session_id: &str) -> StoreResult<Vec<(String, String)>> {
-                let mut turns: Vec<(String, String)> = sqlx::query_as(concat!(
-                    "SELECT g.role, g.content
-                       FROM messages g JOIN chat_sessions s ON s.id = g.session_id
-                      WHERE s.bot_id = $1 AND s.session_id = $2 ORDER BY g.id DESC LIMIT ",
-                    $crate::store::recent_turns!()
-                ))
-                .bind(bot_id)
-                .bind(session_id)
-                .fetch_all(&self.pool)
-                .await?;
-                turns.reverse();
-                Ok(turns)
-            }
-
-            async fn session_state(
-                &self,
-                bot_id: i64,
-                session_id: &str,
-                active_since: i64,
-            ) -> StoreResult<Option<SessionState>> {
-                let row: Option<(i64, Option<i64>, Option<i64>, Option<String>, Option<String>)> =
-                    sqlx::query_as(
-                        "SELECT s.last_activity_at, s.ended_at, g.id, g.role,
-                                CASE WHEN g.role = 'user' THEN g.content END
-                           FROM chat_sessions s
-                           LEFT JOIN messages g
-                                  ON g.id = (SELECT MAX(l.id) FROM messages l WHERE l.session_id = s.id)
-                          WHERE s.bot_id = $1 AND s.session_id = $2",
-                    )
-                    .bind(bot_id)
-                    .bind(session_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(row.map(|(last, ended, id, role, content)| SessionState {
-                    open: ended.is_none() && last >= active_since,
-                    unanswered: match (id, role.as_deref(), content) {
-                        (Some(id), Some("user"), Some(content)) => Some((id, content)),
-                        _ => None,
-                    },
-                }))
             }
         }
     };

@@ -8,27 +8,30 @@ use sqlx::sqlite::{
 };
 
 use super::group_commit::TurnWriter;
+use super::inline_reads::InlineReads;
 use super::knowledge::{self, impl_knowledge};
 use super::queries::{self, impl_store};
 use super::vectors::impl_vectors;
-use super::widget::impl_widget_tokens;
+use super::widget::{self, impl_widget_tokens};
 use super::windows::Windows;
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Bytes of the file each connection maps (`PRAGMA mmap_size`).
+pub(super) const MMAP_SIZE: i64 = 256 << 20;
+
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The chat turn's hot reads, without sqlx's thread hop.
+    reads: InlineReads,
     windows: Windows,
     turns: TurnWriter,
 }
 
 impl SqliteStore {
-    pub async fn connect(
-        options: SqliteConnectOptions,
-        config: &DatabaseConfig,
-    ) -> Result<Self, sqlx::Error> {
+    pub async fn connect(options: SqliteConnectOptions, config: &DatabaseConfig) -> StoreResult<Self> {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -37,23 +40,34 @@ impl SqliteStore {
             .foreign_keys(true)
             // Reads map the file instead of copying pages out of the kernel:
             // under load a connection re-reads every page another one changed.
-            .pragma("mmap_size", "268435456");
+            .pragma("mmap_size", MMAP_SIZE.to_string());
+        if sqlx::ConnectOptions::to_url_lossy(&options)
+            .query_pairs()
+            .any(|(k, v)| k == "mode" && v == "memory")
+        {
+            return Err(sqlx::Error::Configuration(
+                "an in-memory SQLite database would lose everything at exit: name a file".into(),
+            )
+            .into());
+        }
         if let Some(parent) = options.get_filename().parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent)?;
+            std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(config.max_connections)
             // A connection to a file in this process cannot go stale, and
             // checking it would cost a round trip to its worker thread on
-            // every statement (a third of a chat turn's hops).
+            // every statement.
             .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(config.acquire_timeout_seconds))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        let turns = TurnWriter::start(pool.clone());
-        Ok(Self { pool, windows: Windows::default(), turns })
+        // Both open the file sqlx has just created (and, before use, migrated).
+        let reads = InlineReads::new(options.get_filename());
+        let turns = TurnWriter::start(options.get_filename())?;
+        Ok(Self { pool, reads, windows: Windows::default(), turns })
     }
 }
 
@@ -91,6 +105,25 @@ impl_store!(SqliteStore, {
         Ok(())
     }
 
+    async fn recent_turns(&self, bot_id: i64, session_id: &str) -> StoreResult<Vec<(String, String)>> {
+        let mut turns =
+            self.reads.all(queries::RECENT_TURNS, (bot_id, session_id), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        turns.reverse();
+        Ok(turns)
+    }
+
+    async fn session_state(
+        &self,
+        bot_id: i64,
+        session_id: &str,
+        active_since: i64,
+    ) -> StoreResult<Option<SessionState>> {
+        let row = self.reads.first(queries::SESSION_STATE, (bot_id, session_id), |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        Ok(row.map(|row| queries::session_state(row, active_since)))
+    }
+
     // Committed in groups: see `group_commit`.
     async fn add_message(&self, message: &NewMessage) -> StoreResult<i64> {
         self.turns.add_message(message.clone()).await
@@ -113,22 +146,43 @@ impl_knowledge!(SqliteStore, sqlx::Sqlite, {
         .await?)
     }
 
+    async fn last_index_change(&self) -> StoreResult<i64> {
+        let seq: Option<Option<i64>> = self.reads.first(knowledge::LAST_INDEX_CHANGE, (), |r| r.get(0))?;
+        Ok(seq.flatten().unwrap_or(0))
+    }
+
     async fn chunk_hits(&self, workspace_id: i64, ids: &[i64]) -> StoreResult<Vec<ChunkHit>> {
-        Ok(sqlx::query_as(
-            "SELECT c.id AS chunk_id, c.document_id, d.title, d.source, d.url, c.heading_path, c.anchor, c.text
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.reads.all(
+            "SELECT c.id, c.document_id, d.title, d.source, d.url, c.heading_path, c.anchor, c.text
                FROM chunks c JOIN documents d ON d.id = c.document_id
               WHERE c.workspace_id = $1 AND d.status = 'ready'
                 AND c.id IN (SELECT value FROM json_each($2))",
+            (workspace_id, serde_json::to_string(ids)?),
+            |r| {
+                Ok(ChunkHit {
+                    chunk_id: r.get(0)?,
+                    document_id: r.get(1)?,
+                    title: r.get(2)?,
+                    source: r.get(3)?,
+                    url: r.get(4)?,
+                    heading_path: r.get(5)?,
+                    anchor: r.get(6)?,
+                    text: r.get(7)?,
+                })
+            },
         )
-        .bind(workspace_id)
-        .bind(serde_json::to_string(ids)?)
-        .fetch_all(&self.pool)
-        .await?)
     }
 });
 
 impl_vectors!(SqliteStore);
 impl_widget_tokens!(SqliteStore, {
+    async fn widget_token_and_bot(&self, token_hash: &str) -> StoreResult<Option<TokenAndBot>> {
+        self.reads.first(widget::TOKEN_AND_BOT, (token_hash,), token_and_bot)
+    }
+
     // One process uses a SQLite database, so its abuse-limit windows can live
     // in memory: no write transaction per visitor request.
     async fn hit_rate_limit(&self, key: &str, now: i64, window_ms: i64) -> StoreResult<(i64, i64)> {
@@ -144,3 +198,34 @@ impl_widget_tokens!(SqliteStore, {
         self.turns.mark_unanswered(message_id).await
     }
 });
+
+/// A row of [`widget::TOKEN_AND_BOT`].
+fn token_and_bot(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenAndBot> {
+    Ok(TokenAndBot {
+        token: WidgetTokenRow {
+            id: r.get("id")?,
+            bot_id: r.get("bot_id")?,
+            family_id: r.get("family_id")?,
+            created_at: r.get("created_at")?,
+            expires_at: r.get("expires_at")?,
+            revoked_at: r.get("revoked_at")?,
+            last_used_at: r.get("last_used_at")?,
+        },
+        bot: WidgetBot {
+            id: r.get("bot_id")?,
+            workspace_id: r.get("workspace_id")?,
+            name: r.get("name")?,
+            system_prompt: r.get("system_prompt")?,
+            welcome_message: r.get("welcome_message")?,
+            is_active: r.get("is_active")?,
+            allowed_origins: r.get("allowed_origins")?,
+            theme: r.get("theme")?,
+            position: r.get("position")?,
+            primary_color: r.get("primary_color")?,
+            bubble_icon: r.get("bubble_icon")?,
+            fallback_message: r.get("fallback_message")?,
+            model: r.get("model")?,
+            temperature: r.get("temperature")?,
+        },
+    })
+}

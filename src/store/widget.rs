@@ -216,16 +216,18 @@ macro_rules! members_tokens {
 }
 pub(super) use members_tokens;
 
-/// Marks the visitor's message `$id` as a question the bot could not answer.
-macro_rules! mark_unanswered {
-    ($id:expr) => {
-        sqlx::query("UPDATE messages SET unanswered = $2 WHERE id = $1").bind($id).bind(true)
-    };
-}
-pub(super) use mark_unanswered;
-
 /// Expands into `impl WidgetTokens for $store`, with `$own` the methods each
 /// database does its own way (the abuse-limit windows, marking unanswered questions).
+/// A widget token's row and its bot, by the token's hash (`$1`). A bot's
+/// tokens go with it, so a token always has its bot.
+pub(super) const TOKEN_AND_BOT: &str =
+    "SELECT t.id, t.bot_id, t.family_id, t.created_at, t.expires_at, t.revoked_at, t.last_used_at,
+            b.workspace_id, b.name, b.system_prompt, b.welcome_message, b.is_active,
+            b.allowed_origins, b.theme, b.position, b.primary_color, b.bubble_icon,
+            b.fallback_message, b.model, b.temperature
+       FROM widget_tokens t JOIN bots b ON b.id = t.bot_id
+      WHERE t.token_hash = $1";
+
 macro_rules! impl_widget_tokens {
     ($store:ty, { $($own:tt)* }) => {
         #[async_trait::async_trait]
@@ -260,21 +262,6 @@ macro_rules! impl_widget_tokens {
                 Ok(sqlx::query_as(
                     "SELECT id, bot_id, family_id, created_at, expires_at, revoked_at, last_used_at
                        FROM widget_tokens WHERE token_hash = $1",
-                )
-                .bind(token_hash)
-                .fetch_optional(&self.pool)
-                .await?)
-            }
-
-            async fn widget_token_and_bot(&self, token_hash: &str) -> StoreResult<Option<TokenAndBot>> {
-                // A bot's tokens go with it, so a token always has its bot.
-                Ok(sqlx::query_as(
-                    "SELECT t.id, t.bot_id, t.family_id, t.created_at, t.expires_at, t.revoked_at, t.last_used_at,
-                            b.workspace_id, b.name, b.system_prompt, b.welcome_message, b.is_active,
-                            b.allowed_origins, b.theme, b.position, b.primary_color, b.bubble_icon,
-                            b.fallback_message, b.model, b.temperature
-                       FROM widget_tokens t JOIN bots b ON b.id = t.bot_id
-                      WHERE t.token_hash = $1",
                 )
                 .bind(token_hash)
                 .fetch_optional(&self.pool)
