@@ -97,7 +97,6 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     connection.busy_timeout(Duration::from_secs(10))?;
     connection.pragma_update(None, "foreign_keys", true)?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
-    connection.pragma_update(None, "mmap_size", super::sqlite::MMAP_SIZE)?;
     Ok(connection)
 }
 

@@ -42,7 +42,6 @@ impl InlineReads {
         // index); query_only keeps it from writing.
         connection.busy_timeout(Duration::from_secs(10))?;
         connection.pragma_update(None, "query_only", true)?;
-        connection.pragma_update(None, "mmap_size", super::sqlite::MMAP_SIZE)?;
         Ok(connection)
     }
 

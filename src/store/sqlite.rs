@@ -19,9 +19,6 @@ use crate::config::{DatabaseConfig, DatabaseKind};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Bytes of the file each connection maps (`PRAGMA mmap_size`).
-pub(super) const MMAP_SIZE: i64 = 256 << 20;
-
 pub struct SqliteStore {
     pool: SqlitePool,
     /// The chat turn's hot reads, without sqlx's thread hop.
@@ -37,10 +34,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            // Reads map the file instead of copying pages out of the kernel:
-            // under load a connection re-reads every page another one changed.
-            .pragma("mmap_size", MMAP_SIZE.to_string());
+            // No `mmap_size`: a connection that sees another's commit unmaps
+            // the whole file, and under load each unmapping stopped both cores
+            // to flush their TLBs (cheaper to copy the few pages it reads).
+            .foreign_keys(true);
         if sqlx::ConnectOptions::to_url_lossy(&options)
             .query_pairs()
             .any(|(k, v)| k == "mode" && v == "memory")
