@@ -12,7 +12,7 @@
 //! stays with sqlx.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Params, Row};
@@ -45,33 +45,37 @@ impl InlineReads {
         Ok(connection)
     }
 
-    /// Runs `read` on an idle connection (a new one when none is idle).
-    fn with<T>(&self, read: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> StoreResult<T> {
-        let idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+    /// Runs `read` on `sql`'s statement (prepared once per connection), on an
+    /// idle connection or, when none is idle, a new one.
+    fn with<T>(
+        &self,
+        sql: &str,
+        read: impl FnOnce(&mut rusqlite::CachedStatement<'_>) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
         let connection = match idle {
             Some(connection) => connection,
             None => self.open()?,
         };
-        let result = read(&connection);
-        let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let result = connection.prepare_cached(sql).and_then(|mut statement| {
+            debug_assert!(numbered_in_order(&statement), "parameters of {sql} are not $1, $2, ... in order");
+            read(&mut statement)
+        });
+        let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
         if idle.len() < KEEP_IDLE {
             idle.push(connection);
         }
         Ok(result?)
     }
 
-    /// Every row of `sql` (its statement prepared once per connection), made by `row`.
+    /// Every row of `sql`, made by `row`.
     pub fn all<T>(
         &self,
         sql: &str,
         params: impl Params,
         row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> StoreResult<Vec<T>> {
-        self.with(|connection| {
-            let mut statement = connection.prepare_cached(sql)?;
-            debug_assert!(numbered_in_order(&statement), "parameters of {sql} are not $1, $2, ... in order");
-            statement.query_map(params, row)?.collect()
-        })
+        self.with(sql, |statement| statement.query_map(params, row)?.collect())
     }
 
     /// The first row of `sql`, if any.
@@ -81,12 +85,7 @@ impl InlineReads {
         params: impl Params,
         row: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
     ) -> StoreResult<Option<T>> {
-        self.with(|connection| {
-            let mut statement = connection.prepare_cached(sql)?;
-            debug_assert!(numbered_in_order(&statement), "parameters of {sql} are not $1, $2, ... in order");
-            let mut rows = statement.query(params)?;
-            rows.next()?.map(row).transpose()
-        })
+        self.with(sql, |statement| statement.query(params)?.next()?.map(row).transpose())
     }
 }
 
