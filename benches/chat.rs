@@ -14,7 +14,8 @@
 //!    not counted as the load generator's);
 //! 3. `--streams` streaming chats held open at once (a mock that sends the
 //!    first piece, then waits): time to the first byte of the stream (p50/p99)
-//!    and the server's RSS while they are open.
+//!    and the server's RSS while they are open, then the latency of turns made
+//!    one after another beside them (answered without the model).
 //!
 //! A first row measures the load generator itself: the same clients against
 //! `GET /healthz`, which does no work, so its turns/s is the most this
@@ -131,7 +132,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     } else {
         args.streams
     };
-    let visitor = server.prepare(streams).await?;
+    // One more session than streams, for the turns made beside them.
+    let visitor = server.prepare(streams + 1).await?;
     held_streams(&server, &visitor, streams).await?;
     Ok(())
 }
@@ -420,6 +422,30 @@ async fn held_streams(server: &Server, visitor: &Visitor, streams: usize) -> any
         server.rss_mib(),
         rss_before
     );
+
+    // Whether the server still answers promptly while holding them: turns the
+    // model is not asked for (nothing relevant found), one after another, in
+    // the session no stream uses.
+    let session = visitor.sessions.get(streams).context("no spare session")?;
+    let mut times = Vec::new();
+    for i in 0..200 {
+        let body = json!({"session_id": session, "message": UNANSWERABLE[i % UNANSWERABLE.len()]});
+        let t = Instant::now();
+        let request = server.client.post(format!("{}/widget/chat", server.url)).bearer_auth(&visitor.token);
+        let response = request.json(&body).send().await?;
+        if !response.status().is_success() {
+            bail!("a turn beside the held streams failed: {}", response.status());
+        }
+        response.bytes().await?;
+        times.push(t.elapsed());
+    }
+    times.sort_unstable();
+    println!(
+        "meanwhile, 200 turns one after another: p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&times, 0.50),
+        percentile(&times, 0.99)
+    );
+    drop(held);
     Ok(())
 }
 
