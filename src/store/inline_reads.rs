@@ -8,8 +8,8 @@
 //! through these connections instead: opened on the same file, `query_only`,
 //! each used by one caller at a time, and run where they are called. Each such
 //! read is an indexed lookup of a few microseconds, well within what may run
-//! on an async thread between two awaits. Everything else, and every write,
-//! stays with sqlx.
+//! on an async thread between two awaits. The turn's writes have a thread of
+//! their own (`group_commit`); everything else stays with sqlx.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
