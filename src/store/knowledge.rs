@@ -198,10 +198,10 @@ macro_rules! document_columns {
 }
 pub(super) use document_columns;
 
-/// Expands into `impl Knowledge for $store` with the shared methods plus `$extra`.
 /// The change feed's newest sequence number (NULL when it is empty).
 pub(super) const LAST_INDEX_CHANGE: &str = "SELECT MAX(seq) FROM index_changes";
 
+/// Expands into `impl Knowledge for $store` with the shared methods plus `$extra`.
 macro_rules! impl_knowledge {
     ($store:ty, $db:ty, { $($extra:tt)* }) => {
         impl $store {

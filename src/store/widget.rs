@@ -216,8 +216,6 @@ macro_rules! members_tokens {
 }
 pub(super) use members_tokens;
 
-/// Expands into `impl WidgetTokens for $store`, with `$own` the methods each
-/// database does its own way (the abuse-limit windows, marking unanswered questions).
 /// A widget token's row and its bot, by the token's hash (`$1`). A bot's
 /// tokens go with it, so a token always has its bot.
 pub(super) const TOKEN_AND_BOT: &str =
@@ -228,6 +226,9 @@ pub(super) const TOKEN_AND_BOT: &str =
        FROM widget_tokens t JOIN bots b ON b.id = t.bot_id
       WHERE t.token_hash = $1";
 
+/// Expands into `impl WidgetTokens for $store`, with `$own` the methods each
+/// database does its own way (the abuse-limit windows, marking unanswered
+/// questions, the token lookup).
 macro_rules! impl_widget_tokens {
     ($store:ty, { $($own:tt)* }) => {
         #[async_trait::async_trait]
