@@ -15,9 +15,8 @@
 //! pages in its cache from one commit to the next.
 
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{NewMessage, StoreError, StoreResult};
@@ -92,9 +91,7 @@ impl TurnWriter {
 /// A connection set up as sqlx sets up its own (`synchronous` and foreign
 /// keys are per connection; WAL is the file's).
 fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let connection = Connection::open_with_flags(path, flags)?;
-    connection.busy_timeout(Duration::from_secs(10))?;
+    let connection = super::sqlite::open_beside(path)?;
     connection.pragma_update(None, "foreign_keys", true)?;
     connection.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(connection)

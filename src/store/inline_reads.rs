@@ -13,9 +13,8 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Params, Row};
+use rusqlite::{Connection, Params, Row};
 
 use super::StoreResult;
 
@@ -36,11 +35,9 @@ impl InlineReads {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let connection = Connection::open_with_flags(&self.path, flags)?;
         // Read-write only so that it can take part in WAL (the shared-memory
         // index); query_only keeps it from writing.
-        connection.busy_timeout(Duration::from_secs(10))?;
+        let connection = super::sqlite::open_beside(&self.path)?;
         connection.pragma_update(None, "query_only", true)?;
         Ok(connection)
     }

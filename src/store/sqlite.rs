@@ -19,6 +19,19 @@ use crate::config::{DatabaseConfig, DatabaseKind};
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// How long a statement waits for another connection's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A rusqlite connection to the store's file, beside sqlx's (see
+/// `inline_reads` and `group_commit`): the file must exist, and the caller
+/// sets the per-connection pragmas it needs.
+pub(super) fn open_beside(path: &std::path::Path) -> rusqlite::Result<rusqlite::Connection> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = rusqlite::Connection::open_with_flags(path, flags)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(connection)
+}
+
 pub struct SqliteStore {
     pool: SqlitePool,
     /// The chat turn's hot reads, without sqlx's thread hop.
@@ -33,7 +46,7 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(BUSY_TIMEOUT)
             // No `mmap_size`: a connection that sees another's commit unmaps
             // the whole file, and under load each unmapping stopped both cores
             // to flush their TLBs (cheaper to copy the few pages it reads).
