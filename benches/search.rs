@@ -24,11 +24,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use async_trait::async_trait;
 use docent::config::{Config, EmbeddingProvider, EmbeddingsConfig};
+use docent::model::encode_vector as encode;
 use docent::rag::embed::{EmbedError, Embedder, LocalEmbedder, Purpose, normalize};
 use docent::rag::index::{KeywordIndex, StopWords};
 use docent::rag::vectors::VectorIndex;
 use docent::rag::{KnowledgeBase, SearchMode};
-use docent::store::{Store, vectors::encode};
+use docent::store::Store;
 
 const DIMS: usize = 384;
 const VOCABULARY: usize = 4000;

@@ -206,7 +206,7 @@ async fn migrate(config: Config, with_sample: bool) -> anyhow::Result<()> {
         if sample.bot_created {
             // Shown once: only its hash is kept. Later runs make no new token.
             let issued = auth.generate_widget_token(sample.bot_id, SAMPLE_TOKEN_DAYS, owner.id).await?;
-            let bot = crate::store::BotFields::new(sample.workspace_id, sample::BOT_NAME.to_owned());
+            let bot = crate::model::BotFields::new(sample.workspace_id, sample::BOT_NAME.to_owned());
             println!(
                 "A widget token for the sample bot (valid {SAMPLE_TOKEN_DAYS} days, shown only now). Paste this into a page:\n  {}",
                 crate::bots::embed_code(&base_url, &issued.token, &bot)

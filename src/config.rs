@@ -480,7 +480,7 @@ impl Config {
         range("auth.argon2_memory_kib", a.argon2_memory_kib.into(), 8, 4 * 1024 * 1024)?;
         range("auth.argon2_iterations", a.argon2_iterations.into(), 1, 100)?;
         range("auth.argon2_parallelism", a.argon2_parallelism.into(), 1, 64)?;
-        if crate::auth::validate_username(&self.admin_username).is_err() {
+        if crate::validate::username(&self.admin_username).is_err() {
             return Err(ConfigError::new(
                 "admin_username",
                 "must be 1-64 letters, digits or . _ @ - characters",
@@ -504,7 +504,7 @@ impl Config {
         let mut origins = Vec::with_capacity(w.allowed_origins.len());
         for origin in &w.allowed_origins {
             origins.push(
-                crate::bots::normalize_origin(origin).map_err(|msg| {
+                crate::validate::normalize_origin(origin).map_err(|msg| {
                     ConfigError::new("widget.allowed_origins", format!("{origin:?}: {msg}"))
                 })?,
             );
@@ -587,7 +587,7 @@ impl Config {
         }
         if let Some(password) = &self.secrets.admin_password {
             use secrecy::ExposeSecret;
-            if let Err(msg) = crate::auth::validate_password(password.expose_secret()) {
+            if let Err(msg) = crate::validate::password(password.expose_secret()) {
                 return Err(ConfigError::new("DOCENT_ADMIN_PASSWORD", msg));
             }
         }

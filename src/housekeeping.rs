@@ -4,11 +4,13 @@
 //! other's way.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::clock::now_ms;
-use crate::state::AppState;
-use crate::store::StoreResult;
+use crate::config::Config;
+use crate::error::ErrorChain;
+use crate::store::{Store, StoreResult};
 
 /// How often a node tidies up.
 pub const EVERY: Duration = Duration::from_secs(600);
@@ -34,7 +36,7 @@ pub struct Tidied {
 }
 
 /// Runs [`tidy`] every [`EVERY`] until `stop` completes.
-pub async fn run(state: AppState, stop: impl Future<Output = ()>) {
+pub async fn run(config: Arc<Config>, store: Arc<dyn Store>, stop: impl Future<Output = ()>) {
     let mut tick = tokio::time::interval(EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(stop);
@@ -43,10 +45,10 @@ pub async fn run(state: AppState, stop: impl Future<Output = ()>) {
             _ = tick.tick() => {}
             () = &mut stop => return,
         }
-        match tidy(&state, now_ms()).await {
+        match tidy(&config, store.as_ref(), now_ms()).await {
             Ok(done) if done == Tidied::default() => {}
             Ok(done) => tracing::info!(?done, "housekeeping"),
-            Err(err) => tracing::warn!(error = %crate::error::ErrorChain(&err), "housekeeping failed"),
+            Err(err) => tracing::warn!(error = %ErrorChain(&err), "housekeeping failed"),
         }
     }
 }
@@ -55,8 +57,7 @@ pub async fn run(state: AppState, stop: impl Future<Output = ()>) {
 /// throttle windows that are over; ends idle visitor sessions; deletes widget
 /// tokens long past refreshing; and with `widget.retention_days` deletes the
 /// conversations idle for longer.
-pub async fn tidy(state: &AppState, now: i64) -> StoreResult<Tidied> {
-    let (config, store) = (&state.config, &state.store);
+pub async fn tidy(config: &Config, store: &dyn Store, now: i64) -> StoreResult<Tidied> {
     let lockout = i64::from(config.auth.lockout_minutes) * 60_000;
     let mut done = Tidied {
         expired_logins: store.purge_expired(now - DAY_MS, now - lockout).await?

@@ -10,10 +10,11 @@ use sha2::{Digest, Sha256};
 
 use crate::clock::now_ms;
 use crate::config::Config;
+use crate::model::{AddOutcome, NewDocument};
 use crate::rag::embed::{self, Embedder};
 use crate::rag::extract::Kind;
 use crate::rag::{KnowledgeBase, SearchMode, search_database};
-use crate::store::{self, AddOutcome, NewDocument, Store};
+use crate::store::{self, Store};
 use crate::telemetry;
 
 async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {

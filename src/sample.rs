@@ -10,8 +10,9 @@ use sha2::{Digest, Sha256};
 use crate::auth::Auth;
 use crate::auth::widget::WidgetError;
 use crate::clock::now_ms;
+use crate::model::{AddOutcome, BotFields, NewDocument, StatsAt};
 use crate::rag::extract::Kind;
-use crate::store::{AddOutcome, BotFields, NewDocument, StatsAt, Store, StoreResult};
+use crate::store::{Store, StoreResult};
 
 pub const WORKSPACE_NAME: &str = "Sample workspace";
 pub const BOT_NAME: &str = "Docent assistant";

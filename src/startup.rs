@@ -13,9 +13,9 @@ use tokio::sync::watch;
 
 use crate::auth::{Auth, Bootstrap};
 use crate::config::Config;
+use crate::http::AppState;
 use crate::metrics::Metrics;
 use crate::rag::KnowledgeBase;
-use crate::state::AppState;
 use crate::{http, store};
 
 pub struct Application {
@@ -104,8 +104,11 @@ impl Application {
             let _ = rx.wait_for(|stop| *stop).await;
         };
         let store = self.state.store.clone();
-        let housekeeping =
-            tokio::spawn(crate::housekeeping::run(self.state.clone(), stopping(stop_rx.clone())));
+        let housekeeping = tokio::spawn(crate::housekeeping::run(
+            self.state.config.clone(),
+            self.state.store.clone(),
+            stopping(stop_rx.clone()),
+        ));
         let background =
             tokio::spawn(Arc::clone(&self.state.knowledge).run_background(stopping(stop_rx.clone())));
         let app = http::router(self.state).into_make_service_with_connect_info::<SocketAddr>();

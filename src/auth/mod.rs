@@ -20,7 +20,9 @@ use tokens::{Claims, Keys, TokenError};
 
 use crate::clock::now_ms;
 use crate::config::Config;
-use crate::store::{NewRefreshToken, RotateOutcome, Store, StoreError, User};
+use crate::model::{NewRefreshToken, RotateOutcome, User};
+use crate::store::{Store, StoreError};
+use crate::validate;
 
 const SIGNING_KEY_SETTING: &str = "signing_key";
 
@@ -131,7 +133,7 @@ impl Auth {
 
         // A name no account can have (too long, NUL bytes, ...) is looked up nowhere,
         // but costs the same hash as any other miss.
-        let user = match validate_username(username) {
+        let user = match validate::username(username) {
             Ok(()) => self.store.user_by_username(username).await?,
             Err(_) => None,
         };
@@ -222,8 +224,8 @@ impl Auth {
         password: SecretString,
         is_admin: bool,
     ) -> Result<User, AuthError> {
-        validate_username(username).map_err(|m| AuthError::BadInput(m.to_owned()))?;
-        validate_password(password.expose_secret()).map_err(AuthError::BadInput)?;
+        validate::username(username).map_err(|m| AuthError::BadInput(m.to_owned()))?;
+        validate::password(password.expose_secret()).map_err(AuthError::BadInput)?;
         let hash = self.hasher.hash(password).await?;
         match self.store.create_user(username, &hash, is_admin).await {
             Err(StoreError::Conflict(_)) => Err(AuthError::UsernameTaken),
@@ -233,7 +235,7 @@ impl Auth {
 
     /// Sets a new password and ends every login of the user. False if no such user.
     pub async fn set_password(&self, username: &str, password: SecretString) -> Result<bool, AuthError> {
-        validate_password(password.expose_secret()).map_err(AuthError::BadInput)?;
+        validate::password(password.expose_secret()).map_err(AuthError::BadInput)?;
         let Some(user) = self.store.user_by_username(username).await? else {
             return Ok(false);
         };
@@ -281,25 +283,6 @@ impl Auth {
 
     fn refresh_lifetime_ms(&self) -> i64 {
         i64::from(self.config.auth.refresh_token_days) * 24 * 3600 * 1000
-    }
-}
-
-/// 1-64 characters: letters, digits, `.`, `_`, `@`, `-`.
-pub fn validate_username(username: &str) -> Result<(), &'static str> {
-    let ok_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-');
-    if (1..=64).contains(&username.len()) && username.chars().all(ok_char) {
-        Ok(())
-    } else {
-        Err("must be 1-64 characters: letters, digits, '.', '_', '@' or '-'")
-    }
-}
-
-/// 8-1024 characters.
-pub fn validate_password(password: &str) -> Result<(), String> {
-    match password.chars().count() {
-        n if n < 8 => Err("must be at least 8 characters".to_owned()),
-        n if n > 1024 => Err("must be at most 1024 characters".to_owned()),
-        _ => Ok(()),
     }
 }
 

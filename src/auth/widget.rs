@@ -16,7 +16,8 @@ use utoipa::ToSchema;
 use super::Auth;
 use super::tokens::{Claims, TokenError, WIDGET, random_token, token_hash};
 use crate::clock::{now_ms, serde_rfc3339};
-use crate::store::{NewWidgetToken, StoreError, TokenAndBot, WidgetBot, WidgetTokenRow};
+use crate::model::{NewWidgetToken, TokenAndBot, WidgetBot, WidgetTokenRow};
+use crate::store::StoreError;
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 /// `last_used_at` is written at most this often per token.

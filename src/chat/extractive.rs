@@ -171,7 +171,7 @@ fn quote(sentences: &[Sentence], most: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ChunkHit;
+    use crate::model::ChunkHit;
 
     fn passage(document_id: i64, title: &str, heading_path: &str, text: &str) -> Passage {
         Passage {

@@ -9,10 +9,6 @@ use utoipa::ToSchema;
 use crate::llm::ChatMessage;
 use crate::rag::{KnowledgeBase, Passage, RagError, SearchMode};
 
-/// What a bot says when its documents hold nothing relevant enough.
-pub const DEFAULT_FALLBACK: &str = "I'm sorry, I couldn't find that in the documentation I have. \
-     Could you rephrase your question, or ask about something else?";
-
 /// Below this cosine between the question and its best passage, the documents
 /// are taken not to hold the answer. Calibrated on `eval/`: at 0.40, 98% of the
 /// answerable questions are answered and 19% of the unanswerable ones declined

@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{CurrentUser, Json, Path, Query, time_param};
 use crate::clock::{now_ms, serde_rfc3339};
-use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
-use crate::store::{ActivityScope, MessageStat};
+use crate::model::{ActivityScope, MessageStat};
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;

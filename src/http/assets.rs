@@ -14,8 +14,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use sha2::{Digest, Sha256};
 
-use crate::error::{ApiError, Code};
-use crate::state::AppState;
+use super::AppState;
+use super::error::ApiError;
+use crate::error::Code;
 
 /// Where the demo page takes the sample bot's token.
 const TOKEN_PLACEHOLDER: &str = "{{DOCENT_DEMO_TOKEN}}";

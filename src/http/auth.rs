@@ -17,11 +17,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ClientAddr, CurrentUser, Json};
-use crate::auth::{AuthError, HashError, TokenPair, validate_password};
+use crate::auth::{AuthError, HashError, TokenPair};
 use crate::clock::serde_rfc3339;
-use crate::error::{ApiError, Code, ErrorBody};
-use crate::state::AppState;
+use crate::error::Code;
+use crate::validate;
 use crate::workers::WorkerError;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -99,7 +101,7 @@ async fn login(
     Json(body): Json<LoginRequest>,
 ) -> Result<Json<TokenResponse>, ApiError> {
     if body.password.chars().count() > 1024 {
-        validate_password(&body.password).map_err(|m| ApiError::field("password", m))?;
+        validate::password(&body.password).map_err(|m| ApiError::field("password", m))?;
     }
     let pair = state.auth.login(&body.username, SecretString::from(body.password), client).await?;
     Ok(Json(pair.into()))

@@ -6,12 +6,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{CurrentUser, Json, Path, Query, time_param};
 use crate::bots::{BotInput, validate};
 use crate::clock::now_ms;
-use crate::error::{ApiError, ErrorBody, FieldErrors};
-use crate::state::AppState;
-use crate::store::{
+use crate::error::FieldErrors;
+use crate::model::{
     Bot, BotFields, ChatSessionSummary, Message, Page, SessionFilter, StatsAt, UnansweredQuestion,
 };
 

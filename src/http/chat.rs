@@ -19,14 +19,15 @@ use tokio::sync::mpsc;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use super::visitors::{VisitorAccess, active_session, limit};
 use crate::chat::{self, Source};
 use crate::clock::now_ms;
-use crate::error::{ApiError, Code, ErrorBody};
+use crate::error::Code;
 use crate::llm::{LlmError, ReplyOptions, Usage};
-use crate::state::AppState;
-use crate::store::{NewMessage, WidgetBot};
+use crate::model::{DEFAULT_FALLBACK, NewMessage, WidgetBot};
 
 /// Longest message a visitor may send, in characters.
 const MAX_MESSAGE_CHARS: usize = 4000;
@@ -122,7 +123,7 @@ fn valid_message(message: &str) -> Result<&str, ApiError> {
         n if n > MAX_MESSAGE_CHARS => {
             Err(ApiError::field("message", format!("must be at most {MAX_MESSAGE_CHARS} characters")))
         }
-        _ if crate::bots::has_stray_control(message) => {
+        _ if crate::validate::has_stray_control(message) => {
             Err(ApiError::field("message", "must not contain control characters"))
         }
         _ => Ok(message),
@@ -144,8 +145,7 @@ async fn turn(
         let passages = chat::passages(&state.knowledge, bot.workspace_id, &question)
             .await
             .map_err(ApiError::internal)?;
-        let fallback =
-            if bot.fallback_message.is_empty() { chat::DEFAULT_FALLBACK } else { &bot.fallback_message };
+        let fallback = if bot.fallback_message.is_empty() { DEFAULT_FALLBACK } else { &bot.fallback_message };
         let (text, sources, usage, answered) = match &state.llm {
             Some(llm) if chat::relevant(&passages) => {
                 let mut history = state.store.recent_turns(bot.id, &session_id).await?;

@@ -7,15 +7,16 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{CurrentUser, Json, Path, single_line};
 use crate::clock::now_ms;
-use crate::error::{ApiError, Code, ErrorBody};
+use crate::error::Code;
+use crate::model::{AddOutcome, Document, NewDocument};
 use crate::rag::SearchMode;
 use crate::rag::extract::Kind;
 use crate::rag::fetch::FetchError;
 use crate::rag::web::{self, Probe, WebError};
-use crate::state::AppState;
-use crate::store::{AddOutcome, Document, NewDocument};
 
 const MAX_SEARCH_LIMIT: usize = 50;
 

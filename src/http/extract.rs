@@ -9,9 +9,10 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, StatusCode, header, request::Parts};
 use serde::de::DeserializeOwned;
 
-use crate::error::{ApiError, Code, FieldErrors};
-use crate::state::AppState;
-use crate::store::User;
+use super::AppState;
+use super::error::ApiError;
+use crate::error::{Code, FieldErrors};
+use crate::model::User;
 
 /// A JSON body: 415 without a JSON content type, 413 over the limit, 400
 /// `invalid_json` when it does not parse, 422 with `fields` when it parses but

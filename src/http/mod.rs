@@ -8,9 +8,11 @@ mod auth;
 mod bots;
 mod chat;
 mod documents;
+mod error;
 pub mod extract;
 mod observe;
 mod ops;
+mod state;
 mod visitors;
 mod widget_tokens;
 mod workspaces;
@@ -26,8 +28,9 @@ use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::error::{ApiError, Code};
-use crate::state::AppState;
+use self::error::ApiError;
+pub use self::state::AppState;
+use crate::error::Code;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
 
-use crate::state::AppState;
+use super::AppState;
 
 const REQUEST_ID: &str = "x-request-id";
 

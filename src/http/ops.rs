@@ -9,9 +9,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
-use crate::error::{ApiError, Code, ErrorBody};
-use crate::state::AppState;
+use crate::error::Code;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -19,16 +19,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::AppState;
 use super::bots::is_session_id;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ClientAddr, Json, Path, bearer, single_line};
 use crate::auth::throttle_key_for_addr;
 use crate::auth::tokens::random_token;
 use crate::auth::widget::Visitor;
-use crate::bots::origin_allowed;
 use crate::clock::now_ms;
-use crate::error::{ApiError, Code, ErrorBody};
-use crate::state::AppState;
-use crate::store::{Message, NewChatSession, SessionState, WidgetBot};
+use crate::error::Code;
+use crate::model::{Message, NewChatSession, SessionState, WidgetBot};
+use crate::validate::origin_allowed;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(start_session)).routes(routes!(session_messages))

@@ -7,14 +7,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{ClientAddr, CurrentUser, Json, Query};
 use crate::auth::tokens::token_hash;
 use crate::auth::widget::{IssuedWidgetToken, WidgetError};
 use crate::bots::embed_code;
 use crate::clock::now_ms;
-use crate::error::{ApiError, Code, ErrorBody};
-use crate::state::AppState;
-use crate::store::{RevokeWidgetTokens, WidgetBot, WidgetTokenInfo};
+use crate::error::Code;
+use crate::model::{RevokeWidgetTokens, WidgetBot, WidgetTokenInfo};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -6,10 +6,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use super::AppState;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{CurrentUser, Json, Path, single_line};
-use crate::error::{ApiError, ErrorBody};
-use crate::state::AppState;
-use crate::store::Workspace;
+use crate::model::Workspace;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_workspaces, create_workspace)).routes(routes!(

@@ -6,7 +6,7 @@
 use text_splitter::{ChunkConfig, MarkdownSplitter, TextSplitter};
 
 use super::extract::{Kind, Section};
-use crate::store::NewChunk;
+use crate::model::NewChunk;
 
 /// Splits every section; `overlap` must be smaller than `size`.
 pub fn chunk(kind: Kind, sections: &[Section], size: usize, overlap: usize) -> Vec<NewChunk> {

@@ -21,7 +21,7 @@ use tantivy::{
     DocSet, Index, IndexReader, IndexWriter, ReloadPolicy, Searcher, TERMINATED, TantivyDocument, Term, doc,
 };
 
-use crate::store::IndexedChunk;
+use crate::model::IndexedChunk;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

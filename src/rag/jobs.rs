@@ -9,7 +9,8 @@ use super::embed::{Purpose, passage_text};
 use super::extract::{self, ExtractError, Kind};
 use super::{FEED_POLL, KnowledgeBase, RagError, chunk, web};
 use crate::clock::now_ms;
-use crate::store::{FetchedPage, IndexedChunk, Job, JobInput, NewChunk};
+use crate::error::ErrorChain;
+use crate::model::{FetchedPage, IndexedChunk, Job, JobInput, NewChunk};
 
 /// A job that was claimed this many times without finishing fails for good.
 const MAX_ATTEMPTS: i64 = 3;
@@ -45,14 +46,14 @@ impl KnowledgeBase {
                 Ok(Some(job)) => {
                     if let Err(err) = self.process(&job).await {
                         // The lease runs out and the job is tried again.
-                        tracing::warn!(error = %crate::error::ErrorChain(&err), job = job.id, "processing failed");
+                        tracing::warn!(error = %ErrorChain(&err), job = job.id, "processing failed");
                     }
                 }
                 Ok(None) => {
                     let _ = tokio::time::timeout(FEED_POLL, notified).await;
                 }
                 Err(err) => {
-                    tracing::warn!(error = %crate::error::ErrorChain(&err), "cannot claim a job");
+                    tracing::warn!(error = %ErrorChain(&err), "cannot claim a job");
                     tokio::time::sleep(FEED_POLL).await;
                 }
             }

@@ -33,7 +33,9 @@ use self::fetch::Fetcher;
 use self::index::{IndexError, KeywordIndex};
 use self::vectors::VectorIndex;
 use crate::config::Config;
-use crate::store::{ChunkHit, Store, StoreError};
+use crate::error::ErrorChain;
+use crate::model::ChunkHit;
+use crate::store::{Store, StoreError};
 
 pub use jobs::{DeadlinePassed, run_with_deadline};
 pub use search::{SearchMode, search_database};
@@ -280,7 +282,7 @@ impl KnowledgeBase {
         loop {
             tick.tick().await;
             if let Err(err) = self.sync().await {
-                tracing::warn!(error = %crate::error::ErrorChain(&err), "search index sync failed");
+                tracing::warn!(error = %ErrorChain(&err), "search index sync failed");
             }
         }
     }

@@ -13,7 +13,8 @@ use super::embed::{Embedder, Purpose};
 use super::index::{KeywordIndex, StopWords};
 use super::vectors::VectorIndex;
 use super::{KnowledgeBase, Passage, RagError, copy_chunks, copy_vectors};
-use crate::store::{ChunkHit, Store};
+use crate::model::ChunkHit;
+use crate::store::Store;
 
 /// The rank-fusion constant; 60 is the value of Cormack et al., and `eval/` found no better.
 const RRF_K: f32 = 60.0;

@@ -13,7 +13,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::ops::Range;
 use std::sync::RwLock;
 
-use crate::store::StoredVector;
+use crate::model::StoredVector;
 
 /// Rows a scan thread gets at least: 20,000 rows take ~0.7 ms to scan, a thread
 /// some 0.05 ms to start and join.
@@ -267,7 +267,7 @@ impl VectorIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::vectors::encode;
+    use crate::model::encode_vector as encode;
 
     fn stored(chunk_id: i64, workspace_id: i64, document_id: i64, v: &[f32]) -> StoredVector {
         let mut v = v.to_vec();

@@ -19,7 +19,8 @@ use std::path::Path;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{NewMessage, StoreError, StoreResult};
+use super::{StoreError, StoreResult};
+use crate::model::NewMessage;
 
 /// Most writes in one transaction.
 const MAX_BATCH: usize = 256;

@@ -8,11 +8,10 @@
 mod group_commit;
 mod inline_reads;
 mod knowledge;
-mod models;
 mod postgres;
 mod queries;
 mod sqlite;
-pub mod vectors;
+mod vectors;
 mod widget;
 mod windows;
 
@@ -20,12 +19,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use knowledge::*;
-pub use models::*;
-pub use vectors::{StoredVector, Vectors};
-pub use widget::*;
+pub use knowledge::Knowledge;
+pub use vectors::Vectors;
+pub use widget::WidgetTokens;
 
 use crate::config::{Config, DatabaseKind};
+use crate::model::{
+    Bot, BotFields, ChatSessionSummary, Message, NewChatSession, NewMessage, NewRefreshToken, Page,
+    RotateOutcome, SessionFilter, SessionState, StatsAt, Throttle, User, Workspace,
+};
 
 /// What can go wrong in the store.
 #[derive(Debug, thiserror::Error)]

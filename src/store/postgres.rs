@@ -11,6 +11,7 @@ use super::vectors::impl_vectors;
 use super::widget::{self, impl_widget_tokens};
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
+use crate::model::*;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -7,7 +7,8 @@
 //! decoding limits), while methods that must differ are written per database and
 //! passed in. Rows are decoded into the `*Row` types below.
 
-use crate::store::{Bot, BotStats, ChatSessionSummary, Message, SessionState, StoreError};
+use crate::model::{Bot, BotStats, ChatSessionSummary, Message, SessionState};
+use crate::store::StoreError;
 
 /// Maps a unique-constraint violation to a conflict described by `what`.
 pub(super) fn conflict(err: sqlx::Error, what: &str) -> StoreError {

@@ -16,6 +16,7 @@ use super::widget::{self, impl_widget_tokens};
 use super::windows::Windows;
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
+use crate::model::*;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 

@@ -7,32 +7,8 @@
 
 use async_trait::async_trait;
 
-use super::{IndexedChunk, StoreResult};
-
-/// A vector as the index loads it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct StoredVector {
-    pub chunk_id: i64,
-    pub workspace_id: i64,
-    pub document_id: i64,
-    pub vector: Vec<u8>,
-}
-
-impl StoredVector {
-    /// The vector's numbers; bytes of a length that is not a multiple of four are cut.
-    pub fn values(&self) -> Vec<f32> {
-        decode(&self.vector)
-    }
-}
-
-/// `f32` values as stored.
-pub fn encode(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-pub fn decode(bytes: &[u8]) -> Vec<f32> {
-    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
-}
+use super::StoreResult;
+use crate::model::{IndexedChunk, StoredVector};
 
 #[async_trait]
 pub trait Vectors: Send + Sync {
@@ -105,7 +81,7 @@ macro_rules! impl_vectors {
                     )
                     .bind(chunk.id)
                     .bind(model)
-                    .bind($crate::store::vectors::encode(vector))
+                    .bind($crate::model::encode_vector(vector))
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -186,12 +162,3 @@ macro_rules! impl_vectors {
     };
 }
 pub(super) use impl_vectors;
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn vectors_round_trip_through_bytes() {
-        let v = [0.25f32, -1.5, 3.0e-7, f32::MAX];
-        assert_eq!(super::decode(&super::encode(&v)), v);
-    }
-}

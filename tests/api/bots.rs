@@ -1,7 +1,7 @@
 //! Bots: CRUD, every validation rule, stats, sessions, tenant isolation.
 
 use docent::clock::now_ms;
-use docent::store::{NewChatSession, NewMessage};
+use docent::model::{NewChatSession, NewMessage};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -67,7 +67,7 @@ async fn a_bot_needs_only_a_name_and_a_workspace() {
     for field in ["id", "system_prompt", "welcome_message", "bubble_icon", "created_at", "updated_at"] {
         assert!(!bot[field].is_null(), "{field}");
     }
-    assert_eq!(bot["fallback_message"], docent::chat::DEFAULT_FALLBACK);
+    assert_eq!(bot["fallback_message"], docent::model::DEFAULT_FALLBACK);
     assert_eq!(bot["model"], Value::Null, "the server's llm.model");
     assert_eq!(bot["temperature"], Value::Null);
 

@@ -148,7 +148,7 @@ async fn without_a_relevant_passage_the_bot_says_so() {
     let (token, session_id, _) = visitor(&app, "Help").await;
     let answer: Value =
         ask(&app, &token, &session_id, "Do you ship to Antarctica?", false).await.json().await.unwrap();
-    assert_eq!(answer["reply"], docent::chat::DEFAULT_FALLBACK);
+    assert_eq!(answer["reply"], docent::model::DEFAULT_FALLBACK);
     assert_eq!(answer["sources"], json!([]));
 }
 

@@ -293,7 +293,7 @@ async fn a_job_whose_worker_died_is_taken_up_again() {
     let (store, knowledge) = (app.state().store.clone(), app.state().knowledge.clone());
     let admin = store.first_admin().await.unwrap().unwrap();
     let ws = store.create_workspace(admin.id, "Docs").await.unwrap().id;
-    let add = |text: &str| docent::store::NewDocument {
+    let add = |text: &str| docent::model::NewDocument {
         workspace_id: ws,
         title: "Guide".into(),
         source: "guide.md".into(),

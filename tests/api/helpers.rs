@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 
 use docent::config::Config;
+use docent::http::AppState;
 use docent::startup::Application;
-use docent::state::AppState;
 use reqwest::{Response, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};

@@ -36,11 +36,11 @@ async fn idle_sessions_end_and_a_busy_one_stays_open() {
 
     // Just inside the timeout nothing ends.
     let soon = now_ms() + 29 * MINUTE_MS;
-    assert_eq!(tidy(&app.state, soon).await.unwrap().ended_sessions, 0);
+    assert_eq!(tidy(&app.state.config, app.state.store.as_ref(), soon).await.unwrap().ended_sessions, 0);
     assert_eq!(sessions(&app, &owner, bot).await[0]["status"], "active");
 
     let later = now_ms() + 31 * MINUTE_MS;
-    let done = tidy(&app.state, later).await.unwrap();
+    let done = tidy(&app.state.config, app.state.store.as_ref(), later).await.unwrap();
     assert_eq!(done.ended_sessions, 1);
     assert_eq!(done.deleted_sessions, 0, "transcripts are kept by default");
     let listed = sessions(&app, &owner, bot).await;
@@ -56,7 +56,7 @@ async fn idle_sessions_end_and_a_busy_one_stays_open() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.json::<Value>().await.unwrap()["messages"].as_array().unwrap().len(), 2);
     // A second pass finds nothing more to do.
-    assert_eq!(tidy(&app.state, later).await.unwrap().ended_sessions, 0);
+    assert_eq!(tidy(&app.state.config, app.state.store.as_ref(), later).await.unwrap().ended_sessions, 0);
     app.stop().await;
 }
 
@@ -79,7 +79,7 @@ async fn long_expired_tokens_go_but_never_a_family_still_in_use() {
     let before = token_ids(&app, &owner, bot).await;
     assert_eq!(before.len(), 5, "the owner's token, three made here and the refreshed one");
 
-    let done = tidy(&app.state, now_ms()).await.unwrap();
+    let done = tidy(&app.state.config, app.state.store.as_ref(), now_ms()).await.unwrap();
     assert_eq!(done.deleted_tokens, 1);
     let after = token_ids(&app, &owner, bot).await;
     assert_eq!(after.len(), 4);
@@ -89,7 +89,7 @@ async fn long_expired_tokens_go_but_never_a_family_still_in_use() {
     // When the lapsed token would be long gone, its refreshed one still lives:
     // the family stays whole.
     let then = now_ms() + (gone - 2) * DAY_MS;
-    let done = tidy(&app.state, then).await.unwrap();
+    let done = tidy(&app.state.config, app.state.store.as_ref(), then).await.unwrap();
     let kept = token_ids(&app, &owner, bot).await;
     assert!(kept.contains(&refreshed["token_id"].as_i64().unwrap()));
     assert_eq!(kept.len(), 4 - usize::try_from(done.deleted_tokens).unwrap());
@@ -106,7 +106,7 @@ async fn long_expired_tokens_go_but_never_a_family_still_in_use() {
 
     // Once the refreshed one is long expired too, the family goes.
     let much_later = now_ms() + (30 + gone) * DAY_MS;
-    tidy(&app.state, much_later).await.unwrap();
+    tidy(&app.state.config, app.state.store.as_ref(), much_later).await.unwrap();
     assert!(token_ids(&app, &owner, bot).await.is_empty(), "the owner's 7-day token went as well");
     app.stop().await;
 }
@@ -119,11 +119,11 @@ async fn retention_deletes_old_conversations_only() {
     assert_eq!(ask(&app, &token, &old, "When are invoices sent?", false).await.status(), StatusCode::OK);
     assert_eq!(history(&app, &token, &old).await.len(), 2);
 
-    let done = tidy(&app.state, now_ms() + 29 * DAY_MS).await.unwrap();
+    let done = tidy(&app.state.config, app.state.store.as_ref(), now_ms() + 29 * DAY_MS).await.unwrap();
     assert_eq!(done.deleted_sessions, 0);
     assert_eq!(sessions(&app, &owner, bot).await.len(), 1);
 
-    let done = tidy(&app.state, now_ms() + 31 * DAY_MS).await.unwrap();
+    let done = tidy(&app.state.config, app.state.store.as_ref(), now_ms() + 31 * DAY_MS).await.unwrap();
     assert_eq!(done.deleted_sessions, 1);
     assert!(sessions(&app, &owner, bot).await.is_empty());
     let response = app.get(&format!("/widget/bots/{bot}/sessions/{old}"), &owner).await;

@@ -228,6 +228,6 @@ async fn without_relevant_passages_the_model_is_not_asked() {
     let (token, session_id, _) = visitor(&app, "Help").await;
     let answer: Value =
         ask(&app, &token, &session_id, "Do you ship to Antarctica?", false).await.json().await.unwrap();
-    assert_eq!(answer["reply"], docent::chat::DEFAULT_FALLBACK);
+    assert_eq!(answer["reply"], docent::model::DEFAULT_FALLBACK);
     assert!(provider.requests.lock().unwrap().is_empty());
 }

@@ -2,10 +2,10 @@
 //! script runs it on SQLite and on PostgreSQL), and the migrations kept in step.
 
 use docent::clock::now_ms;
-use docent::store::{
+use docent::model::{
     BotFields, NewChatSession, NewMessage, NewRefreshToken, Page, RotateOutcome, SessionFilter, StatsAt,
-    StoreError,
 };
+use docent::store::StoreError;
 use serde_json::json;
 
 use crate::helpers::{TestApp, TestDb, spawn_app};

@@ -2,7 +2,7 @@
 //! and every state a widget token can be in.
 
 use docent::clock::now_ms;
-use docent::store::NewChatSession;
+use docent::model::NewChatSession;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 

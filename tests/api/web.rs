@@ -395,7 +395,7 @@ async fn the_worker_checks_the_address_again_when_it_fetches() {
     ] {
         let added = store
             .add_document(
-                &docent::store::NewDocument {
+                &docent::model::NewDocument {
                     workspace_id: ws,
                     title: address.clone(),
                     source: address.clone(),
@@ -408,7 +408,7 @@ async fn the_worker_checks_the_address_again_when_it_fetches() {
             )
             .await
             .unwrap();
-        let docent::store::AddOutcome::Added(doc) = added else { panic!("{address} was a duplicate") };
+        let docent::model::AddOutcome::Added(doc) = added else { panic!("{address} was a duplicate") };
         app.state.knowledge.job_added();
         let doc = settled(&app, &token, ws, doc.id).await;
         assert_eq!(doc["status"], "failed", "{doc}");

@@ -3,7 +3,7 @@
 
 use docent::auth::tokens::{Claims, WIDGET, token_hash};
 use docent::clock::now_ms;
-use docent::store::NewWidgetToken;
+use docent::model::NewWidgetToken;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 

@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use utoipa::openapi::OpenApi;
 
+use super::assets::Asset;
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::http::assets::Asset;
 use crate::llm::LlmProvider;
 use crate::metrics::Metrics;
 use crate::rag::KnowledgeBase;
