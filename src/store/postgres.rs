@@ -5,10 +5,13 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+use super::accounts::impl_accounts;
+use super::conversations::{self, impl_conversations};
 use super::knowledge::{self, impl_knowledge};
-use super::queries::{self, impl_store};
+use super::queries::impl_store;
 use super::vectors::impl_vectors;
 use super::widget::{self, impl_widget_tokens};
+use super::workspaces::impl_workspaces;
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
 use crate::model::*;
@@ -67,9 +70,21 @@ impl_store!(PgStore, {
         DatabaseKind::Postgres
     }
 
+    async fn migrate(&self) -> StoreResult<()> {
+        // sqlx holds an advisory lock while migrating, so nodes starting together are safe.
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+});
+impl_accounts!(PgStore);
+impl_workspaces!(PgStore);
+impl_conversations!(PgStore, {
     async fn recent_turns(&self, bot_id: i64, session_id: &str) -> StoreResult<Vec<(String, String)>> {
-        let mut turns: Vec<(String, String)> =
-            sqlx::query_as(queries::RECENT_TURNS).bind(bot_id).bind(session_id).fetch_all(&self.pool).await?;
+        let mut turns: Vec<(String, String)> = sqlx::query_as(conversations::RECENT_TURNS)
+            .bind(bot_id)
+            .bind(session_id)
+            .fetch_all(&self.pool)
+            .await?;
         turns.reverse();
         Ok(turns)
     }
@@ -80,18 +95,12 @@ impl_store!(PgStore, {
         session_id: &str,
         active_since: i64,
     ) -> StoreResult<Option<SessionState>> {
-        let row: Option<queries::SessionStateRow> = sqlx::query_as(queries::SESSION_STATE)
+        let row: Option<conversations::SessionStateRow> = sqlx::query_as(conversations::SESSION_STATE)
             .bind(bot_id)
             .bind(session_id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(|row| queries::session_state(row, active_since)))
-    }
-
-    async fn migrate(&self) -> StoreResult<()> {
-        // sqlx holds an advisory lock while migrating, so nodes starting together are safe.
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
+        Ok(row.map(|row| conversations::session_state(row, active_since)))
     }
 
     /// The session is named by its public id. A visitor's message moves the

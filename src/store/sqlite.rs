@@ -7,13 +7,16 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::accounts::impl_accounts;
+use super::conversations::{self, impl_conversations};
 use super::group_commit::TurnWriter;
 use super::inline_reads::InlineReads;
 use super::knowledge::{self, impl_knowledge};
-use super::queries::{self, impl_store};
+use super::queries::impl_store;
 use super::vectors::impl_vectors;
 use super::widget::{self, impl_widget_tokens};
 use super::windows::Windows;
+use super::workspaces::impl_workspaces;
 use super::*;
 use crate::config::{DatabaseConfig, DatabaseKind};
 use crate::model::*;
@@ -115,10 +118,14 @@ impl_store!(SqliteStore, {
         MIGRATOR.run(&self.pool).await?;
         Ok(())
     }
-
+});
+impl_accounts!(SqliteStore);
+impl_workspaces!(SqliteStore);
+impl_conversations!(SqliteStore, {
     async fn recent_turns(&self, bot_id: i64, session_id: &str) -> StoreResult<Vec<(String, String)>> {
-        let mut turns =
-            self.reads.all(queries::RECENT_TURNS, (bot_id, session_id), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let mut turns = self
+            .reads
+            .all(conversations::RECENT_TURNS, (bot_id, session_id), |r| Ok((r.get(0)?, r.get(1)?)))?;
         turns.reverse();
         Ok(turns)
     }
@@ -129,10 +136,10 @@ impl_store!(SqliteStore, {
         session_id: &str,
         active_since: i64,
     ) -> StoreResult<Option<SessionState>> {
-        let row = self.reads.first(queries::SESSION_STATE, (bot_id, session_id), |r| {
+        let row = self.reads.first(conversations::SESSION_STATE, (bot_id, session_id), |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?;
-        Ok(row.map(|row| queries::session_state(row, active_since)))
+        Ok(row.map(|row| conversations::session_state(row, active_since)))
     }
 
     // Committed in groups: see `group_commit`.
