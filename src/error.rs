@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use axum::http::StatusCode;
+use http::StatusCode;
 
 /// Every error code the API sends, with its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -301,6 +301,30 @@ fn crate_references(src: &Path) -> Vec<Reference> {
     all
 }
 
+/// Where code under `src` names the external crate `name` (`name::...`), as
+/// (top-level module, file, line).
+fn crate_uses(src: &Path, name: &str) -> Vec<(String, String, usize)> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    files.sort();
+    let pattern = format!("{name}::");
+    let mut uses = Vec::new();
+    for file in files {
+        let relative = file.strip_prefix(src).unwrap();
+        let module = module_of(relative);
+        let code = code_only(&std::fs::read_to_string(&file).unwrap());
+        for (n, line) in code.lines().enumerate() {
+            let named = line
+                .match_indices(&pattern)
+                .any(|(at, _)| !line[..at].ends_with(|c: char| is_ident(c) || c == ':'));
+            if named {
+                uses.push((module[0].clone(), format!("src/{}", relative.display()), n + 1));
+            }
+        }
+    }
+    uses
+}
+
 /// What breaks the layering: references upwards, unknown modules and cycles.
 fn violations(layers: &BTreeMap<String, u32>, references: &[Reference]) -> Vec<String> {
     let mut problems = Vec::new();
@@ -370,6 +394,22 @@ fn modules_refer_only_to_their_own_layer_or_below_without_cycles() {
     assert!(references.len() > 100, "only {} references between modules were found", references.len());
     let problems = violations(&layers, &references);
     assert!(problems.is_empty(), "the layering of src/lib.rs does not hold:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn http_types_stay_at_the_edge_and_sql_in_the_store() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let layers = layers(&std::fs::read_to_string(root.join("src/lib.rs")).unwrap()).unwrap();
+    let edge = layers["http"];
+    let axum = crate_uses(&root.join("src"), "axum");
+    assert!(axum.iter().any(|(module, _, _)| module == "http"), "the scan finds axum in http");
+    let below_edge: Vec<_> = axum.iter().filter(|(module, _, _)| layers.get(module) < Some(&edge)).collect();
+    assert!(below_edge.is_empty(), "axum below the edge: {below_edge:?}");
+    // The model only declares how its types are read from a row (`sqlx::FromRow`).
+    let sqlx = crate_uses(&root.join("src"), "sqlx");
+    let outside: Vec<_> =
+        sqlx.iter().filter(|(module, _, _)| module != "store" && module != "model").collect();
+    assert!(outside.is_empty(), "sqlx outside the store: {outside:?}");
 }
 
 #[test]

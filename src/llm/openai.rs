@@ -108,7 +108,7 @@ impl OpenAiProvider {
             stream: true,
         })
         .map_err(|err| LlmError::Unavailable(format!("cannot encode the request: {err}")))?;
-        let body = axum::body::Bytes::from(body);
+        let body = bytes::Bytes::from(body);
         let mut retried = false;
         loop {
             let mut request = self
