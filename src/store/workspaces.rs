@@ -1,13 +1,14 @@
-//! Workspaces and their bots in the database. A lookup takes the caller's user
-//! id and sees only the workspaces that user is a member of: another tenant's
-//! rows are simply absent. SQL shared by both databases, like `queries.rs`.
+//! Workspaces and their bots in the database. SQL shared by both databases,
+//! like `queries.rs`.
 
 use async_trait::async_trait;
 
 use super::{StoreError, StoreResult};
 use crate::model::{Bot, BotFields, BotStats, StatsAt, Workspace};
 
-/// Workspaces and bots, as their members see them.
+/// Workspaces and bots, as their members see them: a lookup takes the
+/// caller's user id and sees only what that user is a member of, so another
+/// tenant's rows are simply absent (`None`).
 #[async_trait]
 pub trait Workspaces: Send + Sync {
     async fn list_workspaces(&self, user_id: i64) -> StoreResult<Vec<Workspace>>;
