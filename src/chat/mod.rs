@@ -1,6 +1,7 @@
 //! The chat turn's answer: passages from the bot's workspace, and a reply made
 //! from them — or the bot's fallback when nothing relevant enough was found.
 
+mod decline;
 pub mod extractive;
 
 use serde::Serialize;
@@ -8,6 +9,8 @@ use utoipa::ToSchema;
 
 use crate::llm::ChatMessage;
 use crate::rag::{KnowledgeBase, Passage, RagError, SearchMode};
+
+pub use decline::{Declines, NO_ANSWER};
 
 /// Below this cosine between the question and its best passage, the documents
 /// are taken not to hold the answer. Calibrated on `eval/`: at 0.40, 98% of the
@@ -100,10 +103,13 @@ pub fn sources(passages: &[Passage]) -> Vec<Source> {
 
 /// What the model is told besides the bot's own instructions.
 const RULES: &str = "Answer the visitor's question using only the numbered passages below, which come from \
-     this website's documentation. If they do not contain the answer, say plainly that you could not find it \
-     in the documentation and suggest rephrasing or contacting the site's team; never invent facts, links or \
-     commands. Be brief and friendly, answer in the visitor's language, and use Markdown lists and code where \
-     they help. You may mention the title of a passage you rely on.";
+     this website's documentation; never invent facts, links or commands. Be brief and friendly, answer in the \
+     visitor's language, and use Markdown lists and code where they help. You may mention the title of a \
+     passage you rely on.";
+/// What the model is told to do when the passages do not answer; the
+/// fallback message follows. The marker lets Docent tell such a reply apart.
+const WHEN_NOT_FOUND: &str = "If the passages do not contain the answer, do not answer from anything else: \
+     begin your reply with the marker";
 /// The instructions when the bot has none of its own.
 const DEFAULT_SYSTEM_PROMPT: &str = "You are the helpful assistant of this website.";
 
@@ -112,8 +118,9 @@ fn tokens(text: &str) -> usize {
     text.chars().count().div_ceil(4)
 }
 
-/// The prompt for a language model: the bot's instructions and the rules with
-/// the passages, then as much of the recent conversation as fits in `budget`
+/// The prompt for a language model: the bot's instructions and the rules
+/// (with what to say, after [`NO_ANSWER`], when the passages do not answer:
+/// `fallback`) with the passages, then as much of the recent conversation as fits in `budget`
 /// tokens (newest kept first), then the question. Passages that do not fit are
 /// left out from the least relevant.
 pub fn prompt(
@@ -121,11 +128,15 @@ pub fn prompt(
     passages: &[Passage],
     history: &[(String, String)],
     question: &str,
+    fallback: &str,
     budget: usize,
 ) -> Vec<ChatMessage> {
     let instructions =
         if system_prompt.trim().is_empty() { DEFAULT_SYSTEM_PROMPT } else { system_prompt.trim() };
-    let mut system = format!("{instructions}\n\n{RULES}\n\nPassages:");
+    let mut system = format!(
+        "{instructions}\n\n{RULES} {WHEN_NOT_FOUND} {NO_ANSWER} and then only this message, in the visitor's \
+         language: {fallback}\n\nPassages:"
+    );
     let mut used = tokens(&system) + tokens(question);
     for (n, passage) in passages.iter().enumerate() {
         let hit = &passage.hit;

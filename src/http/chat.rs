@@ -23,7 +23,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Json;
 use super::visitors::{VisitorAccess, active_session, limit};
-use crate::chat::{self, Source};
+use crate::chat::{self, Declines, Source};
 use crate::clock::now_ms;
 use crate::error::Code;
 use crate::llm::{LlmError, ReplyOptions, Usage};
@@ -151,21 +151,33 @@ async fn turn(
                 let mut history = state.store.recent_turns(bot.id, &session_id).await?;
                 history.pop(); // the question, stored a moment ago, goes last on its own
                 let budget = usize::try_from(state.config.llm.context_tokens).unwrap_or(usize::MAX);
-                let messages = chat::prompt(&bot.system_prompt, &passages, &history, &question, budget);
+                let messages =
+                    chat::prompt(&bot.system_prompt, &passages, &history, &question, fallback, budget);
                 let (pieces, mut received) = mpsc::channel::<String>(64);
+                // The visitor never sees the model's "no answer" marker.
                 let forward = async {
-                    let mut text = String::new();
+                    let mut reply = Declines::default();
                     while let Some(piece) = received.recv().await {
-                        events.send("delta", &Delta { text: &piece }).await;
-                        text.push_str(&piece);
+                        let visible = reply.push(&piece);
+                        if !visible.is_empty() {
+                            events.send("delta", &Delta { text: &visible }).await;
+                        }
                     }
-                    text
+                    let rest = reply.flush();
+                    if !rest.is_empty() {
+                        events.send("delta", &Delta { text: &rest }).await;
+                    }
+                    reply
                 };
                 #[allow(clippy::cast_possible_truncation)]
                 let options =
                     ReplyOptions { model: bot.model.clone(), temperature: bot.temperature.map(|t| t as f32) };
-                let (usage, text) = tokio::join!(llm.reply(&messages, &options, pieces), forward);
-                (text, chat::sources(&passages), usage.map_err(llm_error)?, true)
+                let (usage, reply) = tokio::join!(llm.reply(&messages, &options, pieces), forward);
+                let usage = usage.map_err(llm_error)?;
+                let (text, answered) = reply.finish(fallback);
+                // A reply that does not answer cites nothing.
+                let sources = if answered { chat::sources(&passages) } else { Vec::new() };
+                (text, sources, usage, answered)
             }
             _ => {
                 let reply = chat::extractive_reply(&question, &passages, fallback);

@@ -29,9 +29,15 @@ enum Mode {
     Silent,
     /// One piece, then the connection ends.
     Cut,
+    /// Says it cannot answer: the marker split over pieces, then a fallback
+    /// in French.
+    Decline,
+    /// The marker alone.
+    DeclineBare,
 }
 
 const PIECES: [&str; 4] = ["Open ", "Settings, ", "then **Security**", "."];
+const DECLINE: [&str; 4] = ["[[NO_", "ANSWER]]", " Je ne l'ai pas trouvé ", "dans la documentation."];
 
 struct Provider {
     mode: Mutex<Mode>,
@@ -54,11 +60,16 @@ async fn completions(State(p): State<Arc<Provider>>, axum::Json(body): axum::Jso
     };
     let piece =
         |text: &str| format!("data: {}\n\n", json!({"choices": [{"index": 0, "delta": {"content": text}}]}));
+    let pieces: &[&str] = match mode {
+        Mode::Decline => &DECLINE,
+        Mode::DeclineBare => &["[[NO_ANSWER]]"],
+        _ => &PIECES,
+    };
     match mode {
-        Mode::Answer => {
+        Mode::Answer | Mode::Decline | Mode::DeclineBare => {
             let mut chunks: Vec<String> =
                 vec![format!("data: {}\n\n", json!({"choices": [{"delta": {"role": "assistant"}}]}))];
-            chunks.extend(PIECES.iter().map(|p| piece(p)));
+            chunks.extend(pieces.iter().map(|p| piece(p)));
             chunks
                 .push(format!("data: {}\n\n", json!({"choices": [{"delta": {}, "finish_reason": "stop"}]})));
             chunks.push(format!(
@@ -230,4 +241,79 @@ async fn without_relevant_passages_the_model_is_not_asked() {
         ask(&app, &token, &session_id, "Do you ship to Antarctica?", false).await.json().await.unwrap();
     assert_eq!(answer["reply"], docent::model::DEFAULT_FALLBACK);
     assert!(provider.requests.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_model_that_cannot_answer_says_so_with_the_marker_and_the_question_is_unanswered() {
+    let (app, provider) = app_with_llm().await;
+    let (token, session_id, bot) = visitor(&app, "Help").await;
+    let owner = app.admin_token().await;
+    let fallback = "Sorry, our docs do not cover that. Write to help@example.com.";
+    app.put(&format!("/widget/bots/{bot}"), &owner, &json!({"fallback_message": fallback})).await;
+
+    // The marker split over pieces, then the fallback in the visitor's language.
+    set(&provider, Mode::Decline);
+    let answer: Value = ask(&app, &token, &session_id, "Puis-je changer mon password par téléphone ?", false)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["reply"], "Je ne l'ai pas trouvé dans la documentation.");
+    assert_eq!(answer["sources"], json!([]), "a reply that does not answer cites nothing");
+    let sent = provider.requests.lock().unwrap()[0].clone();
+    let system = sent["messages"][0]["content"].as_str().unwrap();
+    assert!(system.contains("[[NO_ANSWER]] and then only this message"), "{system}");
+    assert!(system.contains(fallback), "the bot's own fallback is in the instructions: {system}");
+
+    // Streamed: the marker never reaches the visitor.
+    let response = ask(&app, &token, &session_id, "Et les invoices par la poste ?", true).await;
+    let sent_events = events(&response.text().await.unwrap());
+    let streamed: String =
+        sent_events.iter().filter(|(n, _)| n == "delta").map(|(_, d)| d["text"].as_str().unwrap()).collect();
+    assert_eq!(streamed, "Je ne l'ai pas trouvé dans la documentation.");
+    let (name, sources) = &sent_events[sent_events.len() - 2];
+    assert_eq!((name.as_str(), sources), ("sources", &json!([])));
+    assert_eq!(sent_events.last().unwrap().1["reply"], "Je ne l'ai pas trouvé dans la documentation.");
+
+    // The marker alone: the bot's fallback, as set.
+    set(&provider, Mode::DeclineBare);
+    for stream in [false, true] {
+        let response = ask(&app, &token, &session_id, "How do I reset my password?", stream).await;
+        let reply = if stream {
+            let events = events(&response.text().await.unwrap());
+            assert!(events.iter().all(|(n, _)| n != "delta"), "nothing to stream: {events:?}");
+            events.last().unwrap().1["reply"].clone()
+        } else {
+            response.json::<Value>().await.unwrap()["reply"].clone()
+        };
+        assert_eq!(reply, fallback, "streamed: {stream}");
+    }
+
+    // Stored as said, and listed under the questions the bot could not answer.
+    let messages = history(&app, &token, &session_id).await;
+    let replies: Vec<&str> = messages
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(replies[0], "Je ne l'ai pas trouvé dans la documentation.");
+    assert_eq!(replies[2..], [fallback, fallback]);
+    assert!(messages.iter().all(|m| !m["content"].as_str().unwrap().contains("NO_ANSWER")));
+    let unanswered: Value =
+        app.get(&format!("/widget/bots/{bot}/unanswered"), &owner).await.json().await.unwrap();
+    let questions: Vec<&str> =
+        unanswered.as_array().unwrap().iter().map(|q| q["question"].as_str().unwrap()).collect();
+    assert_eq!(questions.len(), 3, "{unanswered}");
+    assert!(questions.contains(&"Puis-je changer mon password par téléphone ?"), "{unanswered}");
+    let count = |q: &str| {
+        unanswered.as_array().unwrap().iter().find(|u| u["question"] == q).unwrap()["count"].clone()
+    };
+    assert_eq!(count("How do I reset my password?"), 2);
+
+    // And an answer after all that is answered, with its sources.
+    set(&provider, Mode::Answer);
+    let answer: Value =
+        ask(&app, &token, &session_id, "How do I reset my password?", false).await.json().await.unwrap();
+    assert_eq!(answer["reply"], PIECES.concat());
+    assert_eq!(answer["sources"][0]["title"], "Account help");
 }
