@@ -17,8 +17,10 @@ const PASSAGES: usize = 3;
 const FROM_BEST: usize = 3;
 /// Characters quoted at most from one source.
 const MAX_QUOTE_CHARS: usize = 700;
-/// Shorter fragments (headings, list bullets) are not worth quoting alone.
+/// Shorter fragments (headings, list bullets) are not worth quoting alone...
 const MIN_SENTENCE_CHARS: usize = 25;
+/// ...unless they are a short sentence of their own ("Orders ship in two days.").
+const MIN_SHORT_SENTENCE_WORDS: usize = 3;
 
 struct Sentence {
     text: String,
@@ -139,7 +141,8 @@ fn starts_own_block(line: &str) -> bool {
 
 fn push_sentence(text: &str, wanted: &HashSet<String>, out: &mut Vec<Sentence>) {
     let text = text.trim().trim_start_matches(['-', '*', '•']).trim();
-    if text.chars().count() < MIN_SENTENCE_CHARS {
+    let short = text.chars().count() < MIN_SENTENCE_CHARS;
+    if short && (text.starts_with('#') || text.split_whitespace().count() < MIN_SHORT_SENTENCE_WORDS) {
         return;
     }
     let words: HashSet<String> = keywords(text).into_iter().collect();
@@ -230,6 +233,16 @@ mod tests {
         assert!(texts.contains(&"Ollama runs models on your own machine for free"), "{texts:?}");
         assert!(texts.contains(&"vLLM serves many visitors at once on a GPU"), "{texts:?}");
         assert!(texts.contains(&"llm.base_url = \"http://localhost:11434/v1\""), "{texts:?}");
+    }
+
+    #[test]
+    fn a_one_line_document_is_quoted_without_its_heading() {
+        let passages = [passage(1, "Shipping", "Shipping", "# Shipping\nOrders ship in two days.")];
+        let (reply, quoted) = answer("How long does shipping take?", &passages).unwrap();
+        assert_eq!(reply, "From **Shipping**:\n\n“Orders ship in two days.”");
+        assert_eq!(quoted, [0]);
+        let headings = [passage(1, "Shipping", "Shipping", "# Shipping and returns\n## Ship fast")];
+        assert!(answer("shipping", &headings).is_none(), "headings alone are not an answer");
     }
 
     #[test]

@@ -153,6 +153,31 @@ async fn without_a_relevant_passage_the_bot_says_so() {
 }
 
 #[tokio::test]
+async fn a_one_line_document_answers_its_question() {
+    let app = spawn_app().await;
+    let (token, session_id, bot) = visitor(&app, "Help").await;
+    let owner = app.admin_token().await;
+    let workspace =
+        app.get(&format!("/widget/bots/{bot}"), &owner).await.json::<Value>().await.unwrap()["workspace_id"]
+            .as_i64()
+            .unwrap();
+    let shipping = json!({"title": "Shipping", "text": "# Shipping\nOrders ship in two days."});
+    let added: Value = app
+        .post(&format!("/workspaces/{workspace}/documents"), &owner, &shipping)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = added["documents"][0]["id"].as_i64().unwrap();
+    assert_eq!(settled(&app, &owner, workspace, id).await["status"], "ready");
+    let answer: Value =
+        ask(&app, &token, &session_id, "How long does shipping take?", false).await.json().await.unwrap();
+    assert_eq!(answer["reply"], "From **Shipping**:\n\n“Orders ship in two days.”");
+    assert_eq!(answer["sources"][0]["title"], "Shipping");
+    assert_eq!(answer["sources"].as_array().unwrap().len(), 1, "only the quoted source is cited");
+}
+
+#[tokio::test]
 async fn bad_messages_and_sessions_are_refused_before_anything_is_stored() {
     let app = spawn_app().await;
     let (token, session_id, _) = visitor(&app, "Help").await;
