@@ -3,6 +3,7 @@
 
 mod decline;
 pub mod extractive;
+mod follow_up;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -11,6 +12,7 @@ use crate::llm::ChatMessage;
 use crate::rag::{KnowledgeBase, Passage, RagError, SearchMode};
 
 pub use decline::{Declines, NO_ANSWER};
+pub use follow_up::{leans_on_history, search_query};
 
 /// Below this cosine between the question and its best passage, the documents
 /// are taken not to hold the answer. Calibrated on `eval/`: at 0.40, 98% of the

@@ -142,13 +142,32 @@ async fn turn(
 ) -> Result<ChatReply, ApiError> {
     let events = Events(events);
     let result = async {
-        let passages = chat::passages(&state.knowledge, bot.workspace_id, &question)
-            .await
-            .map_err(ApiError::internal)?;
+        // The conversation so far, read only when the question leans on it
+        // (a follow-up is searched for with the questions it continues) or a
+        // language model will see it. Its last message is this question.
+        let mut history = None;
+        let query = if chat::leans_on_history(&question) {
+            let turns = state.store.recent_turns(bot.id, &session_id).await?;
+            let earlier: Vec<&str> = turns[..turns.len().saturating_sub(1)]
+                .iter()
+                .filter(|(role, _)| role == "user")
+                .map(|(_, content)| content.as_str())
+                .collect();
+            let query = chat::search_query(&earlier, &question);
+            history = Some(turns);
+            query
+        } else {
+            question.clone()
+        };
+        let passages =
+            chat::passages(&state.knowledge, bot.workspace_id, &query).await.map_err(ApiError::internal)?;
         let fallback = if bot.fallback_message.is_empty() { DEFAULT_FALLBACK } else { &bot.fallback_message };
         let (text, sources, usage, answered) = match &state.llm {
             Some(llm) if chat::relevant(&passages) => {
-                let mut history = state.store.recent_turns(bot.id, &session_id).await?;
+                let mut history = match history {
+                    Some(turns) => turns,
+                    None => state.store.recent_turns(bot.id, &session_id).await?,
+                };
                 history.pop(); // the question, stored a moment ago, goes last on its own
                 let budget = usize::try_from(state.config.llm.context_tokens).unwrap_or(usize::MAX);
                 let messages =

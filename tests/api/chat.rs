@@ -178,6 +178,60 @@ async fn a_one_line_document_answers_its_question() {
 }
 
 #[tokio::test]
+async fn a_follow_up_question_is_searched_with_the_question_it_continues() {
+    let app = spawn_app().await;
+    let (token, session_id, bot) = visitor(&app, "Help").await;
+    let owner = app.admin_token().await;
+    let workspace =
+        app.get(&format!("/widget/bots/{bot}"), &owner).await.json::<Value>().await.unwrap()["workspace_id"]
+            .as_i64()
+            .unwrap();
+    let documents = [
+        (
+            "Installing Acme",
+            "# Installing Acme\n\nOn Linux, install Acme with your package manager: apt install acme.\n\n\
+             On Windows, run the Acme setup program from the downloads page and follow its steps.",
+        ),
+        ("Backups", "# Backups\n\nOn Windows, backups are kept in the Documents folder for thirty days."),
+    ];
+    for (title, text) in documents {
+        let added: Value = app
+            .post(
+                &format!("/workspaces/{workspace}/documents"),
+                &owner,
+                &json!({"title": title, "text": text}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = added["documents"][0]["id"].as_i64().unwrap();
+        assert_eq!(settled(&app, &owner, workspace, id).await["status"], "ready");
+    }
+    let reply =
+        |answer: Value| (answer["reply"].as_str().unwrap().to_owned(), answer["sources"][0]["title"].clone());
+
+    // On its own, "And on Windows?" finds the short Backups page first.
+    let alone = start_session(&app, &token).await;
+    let answer = ask(&app, &token, &alone, "And on Windows?", false).await.json().await.unwrap();
+    assert_eq!(reply(answer).1, "Backups", "the premise of this test");
+
+    // After a question about installing, it is searched for with that question.
+    let answer = ask(&app, &token, &session_id, "How do I install Acme?", false).await.json().await.unwrap();
+    assert_eq!(reply(answer).1, "Installing Acme");
+    let answer = ask(&app, &token, &session_id, "And on Windows?", true).await.text().await.unwrap();
+    let done = events(&answer).pop().unwrap().1;
+    assert!(done["reply"].as_str().unwrap().contains("run the Acme setup program"), "{done}");
+    assert!(done["reply"].as_str().unwrap().starts_with("From **Installing Acme**"), "{done}");
+
+    // A question that stands on its own is searched for as it is.
+    let answer =
+        ask(&app, &token, &session_id, "How long are backups kept?", false).await.json().await.unwrap();
+    let (text, title) = reply(answer);
+    assert_eq!(title, "Backups", "{text}");
+}
+
+#[tokio::test]
 async fn bad_messages_and_sessions_are_refused_before_anything_is_stored() {
     let app = spawn_app().await;
     let (token, session_id, _) = visitor(&app, "Help").await;
