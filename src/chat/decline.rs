@@ -24,9 +24,15 @@ impl Declines {
     /// Takes the model's next piece and returns what the visitor may see of
     /// it now (empty while a possible start of the marker is held back).
     pub fn push(&mut self, piece: &str) -> String {
+        // Only the new text and the end of the old can hold a new marker, so
+        // a long reply in many pieces costs time in proportion to its length.
+        let mut from = self.text.len().saturating_sub(NO_ANSWER.len() - 1);
+        while !self.text.is_char_boundary(from) {
+            from -= 1;
+        }
         self.text.push_str(piece);
         if self.marker.is_none() {
-            self.marker = self.text.find(NO_ANSWER);
+            self.marker = self.text[from..].find(NO_ANSWER).map(|at| from + at);
         }
         let end = match self.marker {
             // After the marker: the fallback in the visitor's words, without
@@ -121,6 +127,17 @@ mod tests {
         assert_eq!(shown, "See the list below [[NO");
         assert_eq!(text, shown);
         assert!(answered);
+    }
+
+    #[test]
+    fn the_marker_is_found_one_character_at_a_time_after_other_text() {
+        let reply = "Ünïcödé first. [[NO_ANSWER]] Rien.";
+        let pieces: Vec<String> = reply.chars().map(String::from).collect();
+        let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+        let (shown, text, answered) = run(&pieces);
+        assert_eq!(shown, "Ünïcödé first. Rien.");
+        assert_eq!(text, "Rien.");
+        assert!(!answered);
     }
 
     #[test]
