@@ -33,6 +33,22 @@ pub async fn visitor(app: &TestApp, workspace_name: &str) -> (String, String, i6
     (token, session_id, bot)
 }
 
+/// Adds a document to the workspace of `bot` and waits until it can be found.
+async fn add_to_workspace_of(app: &TestApp, bot: i64, title: &str, text: &str) {
+    let owner = app.admin_token().await;
+    let bot: Value = app.get(&format!("/widget/bots/{bot}"), &owner).await.json().await.unwrap();
+    let workspace = bot["workspace_id"].as_i64().unwrap();
+    let document = json!({"title": title, "text": text});
+    let added: Value = app
+        .post(&format!("/workspaces/{workspace}/documents"), &owner, &document)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = added["documents"][0]["id"].as_i64().unwrap();
+    assert_eq!(settled(app, &owner, workspace, id).await["status"], "ready");
+}
+
 /// A new session of the token's bot.
 pub async fn start_session(app: &TestApp, token: &str) -> String {
     let started: Value = app
@@ -156,20 +172,7 @@ async fn without_a_relevant_passage_the_bot_says_so() {
 async fn a_one_line_document_answers_its_question() {
     let app = spawn_app().await;
     let (token, session_id, bot) = visitor(&app, "Help").await;
-    let owner = app.admin_token().await;
-    let workspace =
-        app.get(&format!("/widget/bots/{bot}"), &owner).await.json::<Value>().await.unwrap()["workspace_id"]
-            .as_i64()
-            .unwrap();
-    let shipping = json!({"title": "Shipping", "text": "# Shipping\nOrders ship in two days."});
-    let added: Value = app
-        .post(&format!("/workspaces/{workspace}/documents"), &owner, &shipping)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = added["documents"][0]["id"].as_i64().unwrap();
-    assert_eq!(settled(&app, &owner, workspace, id).await["status"], "ready");
+    add_to_workspace_of(&app, bot, "Shipping", "# Shipping\nOrders ship in two days.").await;
     let answer: Value =
         ask(&app, &token, &session_id, "How long does shipping take?", false).await.json().await.unwrap();
     assert_eq!(answer["reply"], "From **Shipping**:\n\n“Orders ship in two days.”");
@@ -181,11 +184,6 @@ async fn a_one_line_document_answers_its_question() {
 async fn a_follow_up_question_is_searched_with_the_question_it_continues() {
     let app = spawn_app().await;
     let (token, session_id, bot) = visitor(&app, "Help").await;
-    let owner = app.admin_token().await;
-    let workspace =
-        app.get(&format!("/widget/bots/{bot}"), &owner).await.json::<Value>().await.unwrap()["workspace_id"]
-            .as_i64()
-            .unwrap();
     let documents = [
         (
             "Installing Acme",
@@ -195,18 +193,7 @@ async fn a_follow_up_question_is_searched_with_the_question_it_continues() {
         ("Backups", "# Backups\n\nOn Windows, backups are kept in the Documents folder for thirty days."),
     ];
     for (title, text) in documents {
-        let added: Value = app
-            .post(
-                &format!("/workspaces/{workspace}/documents"),
-                &owner,
-                &json!({"title": title, "text": text}),
-            )
-            .await
-            .json()
-            .await
-            .unwrap();
-        let id = added["documents"][0]["id"].as_i64().unwrap();
-        assert_eq!(settled(&app, &owner, workspace, id).await["status"], "ready");
+        add_to_workspace_of(&app, bot, title, text).await;
     }
     let reply =
         |answer: Value| (answer["reply"].as_str().unwrap().to_owned(), answer["sources"][0]["title"].clone());
