@@ -274,12 +274,19 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// Every reference between two top-level modules in the crate under `src`.
-fn crate_references(src: &Path) -> Vec<Reference> {
+/// A source file of the crate under `src` (but `lib.rs` and `main.rs`): its
+/// module path, its name as reports show it, and its code (see [`code_only`]).
+struct Source {
+    module: Vec<String>,
+    file: String,
+    code: String,
+}
+
+fn sources(src: &Path) -> Vec<Source> {
     let mut files = Vec::new();
     rust_files(src, &mut files);
     files.sort();
-    let mut all = Vec::new();
+    let mut sources = Vec::new();
     for file in files {
         let relative = file.strip_prefix(src).unwrap();
         let module = module_of(relative);
@@ -287,14 +294,18 @@ fn crate_references(src: &Path) -> Vec<Reference> {
             continue;
         }
         let code = code_only(&std::fs::read_to_string(&file).unwrap());
-        for (to, line) in references(&module, &code) {
-            if to != module[0] {
-                all.push(Reference {
-                    from: module[0].clone(),
-                    to,
-                    file: format!("src/{}", relative.display()),
-                    line,
-                });
+        sources.push(Source { module, file: format!("src/{}", relative.display()), code });
+    }
+    sources
+}
+
+/// Every reference between two top-level modules in the crate under `src`.
+fn crate_references(src: &Path) -> Vec<Reference> {
+    let mut all = Vec::new();
+    for source in sources(src) {
+        for (to, line) in references(&source.module, &source.code) {
+            if to != source.module[0] {
+                all.push(Reference { from: source.module[0].clone(), to, file: source.file.clone(), line });
             }
         }
     }
@@ -304,21 +315,15 @@ fn crate_references(src: &Path) -> Vec<Reference> {
 /// Where code under `src` names the external crate `name` (`name::...`), as
 /// (top-level module, file, line).
 fn crate_uses(src: &Path, name: &str) -> Vec<(String, String, usize)> {
-    let mut files = Vec::new();
-    rust_files(src, &mut files);
-    files.sort();
     let pattern = format!("{name}::");
     let mut uses = Vec::new();
-    for file in files {
-        let relative = file.strip_prefix(src).unwrap();
-        let module = module_of(relative);
-        let code = code_only(&std::fs::read_to_string(&file).unwrap());
-        for (n, line) in code.lines().enumerate() {
+    for source in sources(src) {
+        for (n, line) in source.code.lines().enumerate() {
             let named = line
                 .match_indices(&pattern)
                 .any(|(at, _)| !line[..at].ends_with(|c: char| is_ident(c) || c == ':'));
             if named {
-                uses.push((module[0].clone(), format!("src/{}", relative.display()), n + 1));
+                uses.push((source.module[0].clone(), source.file.clone(), n + 1));
             }
         }
     }
