@@ -43,14 +43,15 @@ pub fn leans_on_history(question: &str) -> bool {
         || words.iter().any(|w| POINTERS.contains(&w.trim_end_matches("'s")))
 }
 
-/// What to search for to answer `question`, given the visitor's earlier
-/// questions in the conversation (oldest first).
-pub fn search_query(earlier: &[&str], question: &str) -> String {
+/// What to search for to answer `question`, given the conversation before
+/// it (`(role, text)`, oldest first); only the visitor's questions count.
+pub fn search_query(earlier: &[(String, String)], question: &str) -> String {
     if !leans_on_history(question) {
         return question.to_owned();
     }
+    let asked = earlier.iter().filter(|(role, _)| role == "user").map(|(_, text)| text.as_str());
     let mut parts = vec![question];
-    for asked in earlier.iter().rev().take(MAX_EARLIER) {
+    for asked in asked.rev().take(MAX_EARLIER) {
         parts.push(asked);
         if !leans_on_history(asked) {
             break;
@@ -92,14 +93,23 @@ mod tests {
         }
     }
 
+    /// A conversation of these questions, each answered.
+    fn asked(questions: &[&str]) -> Vec<(String, String)> {
+        let turn = |role: &str, text: &str| (role.to_owned(), text.to_owned());
+        questions
+            .iter()
+            .flat_map(|q| [turn("user", q), turn("assistant", "An answer about Windows.")])
+            .collect()
+    }
+
     #[test]
     fn a_follow_up_is_searched_with_the_questions_it_continues() {
-        let earlier = ["When are invoices sent?", "How do I install Acme?"];
+        let earlier = asked(&["When are invoices sent?", "How do I install Acme?"]);
         assert_eq!(search_query(&earlier, "And on Windows?"), "How do I install Acme? And on Windows?");
         assert_eq!(search_query(&earlier, "Can I use Ollama?"), "Can I use Ollama?");
         assert_eq!(search_query(&[], "And on Windows?"), "And on Windows?", "nothing to lean on");
         // A chain of follow-ups goes back to the question that started it, and no further.
-        let chain = ["When are invoices sent?", "How do I install Acme?", "And on Windows?"];
+        let chain = asked(&["When are invoices sent?", "How do I install Acme?", "And on Windows?"]);
         assert_eq!(
             search_query(&chain, "What about macOS?"),
             "How do I install Acme? And on Windows? What about macOS?"

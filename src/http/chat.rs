@@ -148,12 +148,7 @@ async fn turn(
         let mut history = None;
         let query = if chat::leans_on_history(&question) {
             let turns = state.store.recent_turns(bot.id, &session_id).await?;
-            let earlier: Vec<&str> = turns[..turns.len().saturating_sub(1)]
-                .iter()
-                .filter(|(role, _)| role == "user")
-                .map(|(_, content)| content.as_str())
-                .collect();
-            let query = chat::search_query(&earlier, &question);
+            let query = chat::search_query(&turns[..turns.len().saturating_sub(1)], &question);
             history = Some(turns);
             query
         } else {
