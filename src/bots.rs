@@ -15,7 +15,7 @@ const MAX_ORIGINS: usize = 100;
 /// The body of `POST /widget/bots` and `PUT /widget/bots/{id}`: for a new bot
 /// `name` and `workspace_id` are required; an update takes any subset. A field
 /// that is absent or `null` keeps its current (or default) value, but for
-/// `temperature`, which `null` returns to the server's `llm.temperature`.
+/// `temperature` and `answer_threshold`, which `null` returns to the default.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BotInput {
@@ -47,6 +47,11 @@ pub struct BotInput {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<f32>)]
     pub temperature: Option<Option<f32>>,
+    /// 0-1: how sure the bot must be that its documents answer before it
+    /// answers (higher: more "I don't know"); `null`: Docent's default.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<f32>)]
+    pub answer_threshold: Option<Option<f32>>,
 }
 
 /// Tells a field sent as `null` (`Some(None)`) from one not sent (`None`).
@@ -75,6 +80,7 @@ impl BotInput {
             fallback_message,
             model,
             temperature,
+            answer_threshold,
         } = self;
         macro_rules! lay {
             ($($field:ident),*) => { $( if let Some(v) = $field { base.$field = v; } )* };
@@ -87,6 +93,9 @@ impl BotInput {
         }
         if let Some(temperature) = temperature {
             base.temperature = temperature;
+        }
+        if let Some(threshold) = answer_threshold {
+            base.answer_threshold = threshold;
         }
         base
     }
@@ -132,6 +141,11 @@ pub fn validate(bot: &mut BotFields) -> Result<(), FieldErrors> {
         && !(0.0..=2.0).contains(&t)
     {
         fail("temperature", "must be between 0 and 2");
+    }
+    if let Some(t) = bot.answer_threshold
+        && !(0.0..=1.0).contains(&t)
+    {
+        fail("answer_threshold", "must be between 0 and 1");
     }
     if !THEMES.contains(&bot.theme.as_str()) {
         fail("theme", "must be one of light, dark, auto");

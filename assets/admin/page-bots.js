@@ -17,7 +17,7 @@ const LABELS = {
   name: 'Name', workspace_id: 'Workspace', welcome_message: 'Welcome message', system_prompt: 'Instructions',
   fallback_message: 'Fallback message', theme: 'Theme', position: 'Position', primary_color: 'Colour',
   bubble_icon: 'Bubble icon', allowed_origins: 'Allowed sites', model: 'Model', temperature: 'Temperature',
-  is_active: 'Active',
+  answer_threshold: 'Answer threshold', is_active: 'Active',
 };
 
 // ---------------------------------------------------------------- the list
@@ -76,7 +76,7 @@ export async function create(ctx) {
   const blank = {
     name: '', workspace_id: wanted, system_prompt: '', welcome_message: 'Hi! How can I help?', is_active: true,
     allowed_origins: [], theme: 'auto', position: 'bottom-right', primary_color: '#2563eb', bubble_icon: '💬',
-    fallback_message: '', model: null, temperature: null,
+    fallback_message: '', model: null, temperature: null, answer_threshold: null,
   };
   append(ctx.view, pageHeader('New bot', { crumbs: [['Bots', '#/bots']] }),
     editor(blank, workspaces, async body => {
@@ -152,6 +152,7 @@ function editor(bot, workspaces, save) {
     fallback_message: h('textarea', { rows: '2', maxlength: '1000', value: bot.fallback_message }),
     model: h('input', { type: 'text', maxlength: '200', value: bot.model ?? '', autocomplete: 'off' }),
     temperature: h('input', { type: 'number', min: '0', max: '2', step: '0.1', value: bot.temperature ?? '', class: 'short' }),
+    answer_threshold: h('input', { type: 'number', min: '0', max: '1', step: '0.05', value: bot.answer_threshold ?? '', class: 'short' }),
   };
   const picker = h('input', { type: 'color', value: COLOR.test(bot.primary_color) ? bot.primary_color : '#2563eb', class: 'color-picker' });
   const active = h('input', { type: 'checkbox', checked: bot.is_active });
@@ -183,7 +184,11 @@ function editor(bot, workspaces, save) {
       field('Fallback message', c.fallback_message, { name: 'fallback_message', hint: 'Said when the documents hold nothing relevant. Empty: Docent’s default.' }),
       h('div', { class: 'row' },
         field('Model', c.model, { name: 'model', hint: 'Empty: the server’s model.' }),
-        field('Temperature', c.temperature, { name: 'temperature', hint: '0–2. Empty: the server’s.' }))),
+        field('Temperature', c.temperature, { name: 'temperature', hint: '0–2. Empty: the server’s.' })),
+      field('Answer threshold', c.answer_threshold, {
+        name: 'answer_threshold',
+        hint: '0–1: how sure the bot must be that its documents answer before it answers. Higher says “I don’t know” more often. Empty: Docent’s default.',
+      })),
     error,
     h('div', { class: 'actions sticky-actions' }, saveButton));
 
@@ -200,6 +205,7 @@ function editor(bot, workspaces, save) {
     fallback_message: c.fallback_message.value,
     model: c.model.value.trim(),
     temperature: c.temperature.value === '' ? null : Number(c.temperature.value),
+    answer_threshold: c.answer_threshold.value === '' ? null : Number(c.answer_threshold.value),
     ...(bot.id ? {} : { is_active: active.checked }),
   });
 

@@ -22,10 +22,12 @@ const MIN_SENTENCE_CHARS: usize = 25;
 /// ...unless they are a short sentence of their own ("Orders ship in two days.").
 const MIN_SHORT_SENTENCE_WORDS: usize = 3;
 
-struct Sentence {
-    text: String,
+pub(super) struct Sentence {
+    pub text: String,
     /// Position in its passage.
     index: usize,
+    /// Its distinct salient words, stemmed ([`keywords`]).
+    pub words: HashSet<String>,
     /// Distinct question words it contains.
     matched: usize,
 }
@@ -86,7 +88,7 @@ fn place(passage: &Passage) -> String {
 /// paragraph are joined first (Markdown is often wrapped at 80-100 columns,
 /// and a line's end is not a sentence's); a blank line, a list item, a heading,
 /// a table row or a code line starts a block of its own.
-fn sentences(text: &str, wanted: &HashSet<String>) -> Vec<Sentence> {
+pub(super) fn sentences(text: &str, wanted: &HashSet<String>) -> Vec<Sentence> {
     let mut out = Vec::new();
     for block in blocks(text) {
         let bytes = block.as_bytes();
@@ -147,7 +149,7 @@ fn push_sentence(text: &str, wanted: &HashSet<String>, out: &mut Vec<Sentence>) 
     }
     let words: HashSet<String> = keywords(text).into_iter().collect();
     let matched = words.intersection(wanted).count();
-    out.push(Sentence { text: text.to_owned(), index: out.len(), matched });
+    out.push(Sentence { text: text.to_owned(), index: out.len(), words, matched });
 }
 
 /// Up to `most` sentences: the best match and its best neighbours, in order.

@@ -1,6 +1,8 @@
-//! The chat turn's answer: passages from the bot's workspace, and a reply made
-//! from them — or the bot's fallback when nothing relevant enough was found.
+//! The chat turn's answer: passages from the bot's workspace, whether they
+//! answer the question at all ([`answerable`]), and a reply made from them —
+//! or the bot's fallback when they do not.
 
+pub mod answerable;
 mod decline;
 pub mod extractive;
 mod follow_up;
@@ -9,17 +11,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::llm::ChatMessage;
-use crate::rag::{KnowledgeBase, Passage, RagError, SearchMode};
+use crate::rag::{Found, KnowledgeBase, Passage, RagError, SearchMode};
 
+pub use answerable::{Answerability, judge};
 pub use decline::{Declines, NO_ANSWER};
 pub use follow_up::{leans_on_history, search_query};
-
-/// Below this cosine between the question and its best passage, the documents
-/// are taken not to hold the answer. Calibrated on `eval/`: at 0.40, 98% of the
-/// answerable questions are answered and 19% of the unanswerable ones declined
-/// (0.45: 94% and 56%); a wrong "I don't know" costs more than a weak quote.
-/// Without an embedding model there is no cosine, and any keyword match answers.
-pub const MIN_SIMILARITY: f32 = 0.40;
 
 /// Passages retrieved for a question.
 const PASSAGES: usize = 5;
@@ -63,31 +59,25 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn fallback(message: &str) -> Self {
+    /// The bot's fallback: nothing to cite, and the question goes on the unanswered list.
+    pub fn fallback(message: &str) -> Self {
         Self { text: message.to_owned(), sources: Vec::new(), answered: false }
     }
 }
 
-/// The passages for `question` in the workspace, best first.
+/// The passages for `question` in the workspace, best first, with what the
+/// search saw (for [`judge`]).
 pub async fn passages(
     knowledge: &KnowledgeBase,
     workspace_id: i64,
     question: &str,
-) -> Result<Vec<Passage>, RagError> {
-    knowledge.search(workspace_id, question, PASSAGES, SearchMode::Hybrid).await
+) -> Result<Found, RagError> {
+    knowledge.find(workspace_id, question, PASSAGES, SearchMode::Hybrid).await
 }
 
-/// Whether the passages are close enough to the question to answer from.
-pub fn relevant(passages: &[Passage]) -> bool {
-    let best = passages.iter().filter_map(|p| p.similarity).reduce(f32::max);
-    !passages.is_empty() && best.is_none_or(|cosine| cosine >= MIN_SIMILARITY)
-}
-
-/// The reply without a language model: quotes of the passages, or the fallback.
+/// The reply without a language model, from passages judged to answer:
+/// quotes of them, or the fallback when none has a sentence worth quoting.
 pub fn extractive_reply(question: &str, passages: &[Passage], fallback: &str) -> Reply {
-    if !relevant(passages) {
-        return Reply::fallback(fallback);
-    }
     match extractive::answer(question, passages) {
         Some((text, quoted)) => Reply {
             text,

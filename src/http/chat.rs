@@ -154,11 +154,16 @@ async fn turn(
         } else {
             question.clone()
         };
-        let passages =
+        let found =
             chat::passages(&state.knowledge, bot.workspace_id, &query).await.map_err(ApiError::internal)?;
+        let judged = chat::judge(&found);
+        #[allow(clippy::cast_possible_truncation)]
+        let answers = judged.answers(bot.answer_threshold.map(|t| t as f32));
+        tracing::debug!(score = judged.score, signals = ?judged.signals, answers, "answerability");
+        let passages = found.passages;
         let fallback = if bot.fallback_message.is_empty() { DEFAULT_FALLBACK } else { &bot.fallback_message };
         let (text, sources, usage, answered) = match &state.llm {
-            Some(llm) if chat::relevant(&passages) => {
+            Some(llm) if answers => {
                 let mut history = match history {
                     Some(turns) => turns,
                     None => state.store.recent_turns(bot.id, &session_id).await?,
@@ -194,7 +199,11 @@ async fn turn(
                 (text, sources, usage, answered)
             }
             _ => {
-                let reply = chat::extractive_reply(&question, &passages, fallback);
+                let reply = if answers {
+                    chat::extractive_reply(&question, &passages, fallback)
+                } else {
+                    chat::Reply::fallback(fallback)
+                };
                 if events.streaming() {
                     for delta in deltas(&reply.text) {
                         events.send("delta", &Delta { text: &delta }).await;

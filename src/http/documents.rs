@@ -10,6 +10,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::AppState;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{CurrentUser, Json, Path, single_line};
+use crate::chat::{self, Answerability};
 use crate::clock::now_ms;
 use crate::error::Code;
 use crate::model::{AddOutcome, Document, NewDocument};
@@ -105,6 +106,9 @@ pub struct SearchResult {
 #[derive(Serialize, ToSchema)]
 pub struct SearchResults {
     results: Vec<SearchResult>,
+    /// Whether these results answer the query, as a bot's chat turn judges
+    /// it: the probability and the signals it was made from.
+    answerability: Answerability,
 }
 
 fn valid_title(title: &str) -> Result<String, ApiError> {
@@ -459,9 +463,10 @@ async fn search(
             mode.parse().map_err(|()| ApiError::field("mode", "must be hybrid, keyword or dense"))?
         }
     };
-    let passages =
-        state.knowledge.search(workspace_id, query, limit, mode).await.map_err(ApiError::internal)?;
-    let results = passages
+    let found = state.knowledge.find(workspace_id, query, limit, mode).await.map_err(ApiError::internal)?;
+    let answerability = chat::judge(&found);
+    let results = found
+        .passages
         .into_iter()
         .map(|p| SearchResult {
             url: p.citation_url(),
@@ -475,5 +480,5 @@ async fn search(
             similarity: p.similarity,
         })
         .collect();
-    Ok(Json(SearchResults { results }))
+    Ok(Json(SearchResults { results, answerability }))
 }

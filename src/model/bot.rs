@@ -25,6 +25,7 @@ pub struct BotFields {
     pub fallback_message: String,
     pub model: Option<String>,
     pub temperature: Option<f32>,
+    pub answer_threshold: Option<f32>,
 }
 
 impl BotFields {
@@ -44,6 +45,7 @@ impl BotFields {
             fallback_message: DEFAULT_FALLBACK.to_owned(),
             model: None,
             temperature: None,
+            answer_threshold: None,
         }
     }
 }
@@ -73,6 +75,9 @@ pub struct Bot {
     pub model: Option<String>,
     /// 0-2; `null`: the server's `llm.temperature`.
     pub temperature: Option<f32>,
+    /// 0-1: how sure the bot must be that its documents answer a question
+    /// before it answers; `null`: Docent's default.
+    pub answer_threshold: Option<f32>,
     #[serde(with = "serde_rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
@@ -98,6 +103,7 @@ impl Bot {
             fallback_message: self.fallback_message.clone(),
             model: self.model.clone(),
             temperature: self.temperature,
+            answer_threshold: self.answer_threshold,
         }
     }
 }

@@ -37,6 +37,7 @@ pub struct WidgetBot {
     pub fallback_message: String,
     pub model: Option<String>,
     pub temperature: Option<f64>,
+    pub answer_threshold: Option<f64>,
 }
 
 impl WidgetBot {

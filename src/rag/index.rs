@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use tantivy::collector::TopDocs;
+use tantivy::collector::{Count, TopDocs};
 use tantivy::query::{BooleanQuery, BoostQuery, EnableScoring, FuzzyTermQuery, Occur, Query, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, Schema, TextFieldIndexing, TextOptions, Value,
@@ -60,6 +60,27 @@ const QUERY_STOP_WORDS: &[&str] = &[
 pub enum StopWords {
     Skip,
     Keep,
+}
+
+/// How one of a query's words stands in a workspace: how common it is there,
+/// or, when no chunk has it, whether the workspace has a word it is a typo of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermUse {
+    /// The word as indexed (lower case, stemmed).
+    pub term: String,
+    /// Live chunks of the workspace that contain it.
+    pub chunks: u32,
+    /// For a word in no chunk: whether a word of the workspace is one edit from
+    /// it (two for words of eight letters or more).
+    pub near: bool,
+}
+
+/// A query's salient words ([`keywords`]) as the workspace uses them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryTerms {
+    pub terms: Vec<TermUse>,
+    /// Live chunks in the workspace.
+    pub chunks: u32,
 }
 
 /// tantivy's smallest per-thread indexing arena (15 MB).
@@ -266,6 +287,41 @@ impl KeywordIndex {
         Ok(hits)
     }
 
+    /// How the workspace uses the salient words of `query`: the rarity and
+    /// typo signals of answerability. One count per word (and a typo probe per
+    /// word no chunk has), each bounded by the workspace's chunks with the word.
+    pub fn term_use(&self, workspace_id: i64, query: &str) -> Result<QueryTerms, IndexError> {
+        let searcher = self.reader.searcher();
+        let workspace = Term::from_field_u64(self.fields.workspace_id, id(workspace_id));
+        let in_workspace =
+            || -> Box<dyn Query> { Box::new(TermQuery::new(workspace.clone(), IndexRecordOption::Basic)) };
+        let chunks = searcher.search(&*in_workspace(), &Count)?;
+        let mut terms = Vec::new();
+        for term in self.terms(&mut self.query_keywords.clone(), query) {
+            let Some(text) = term.value().as_str().map(str::to_owned) else { continue };
+            let count = if searcher.doc_freq(&term)? == 0 {
+                0
+            } else {
+                let both = BooleanQuery::new(vec![
+                    (Occur::Must, in_workspace()),
+                    (Occur::Must, Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic))),
+                ]);
+                searcher.search(&both, &Count)?
+            };
+            let length = text.chars().count();
+            let near = count == 0 && length >= MIN_FUZZY_LENGTH && {
+                let distance = if length >= 8 { 2 } else { 1 };
+                let fuzzy = BooleanQuery::new(vec![
+                    (Occur::Must, in_workspace()),
+                    (Occur::Must, Box::new(FuzzyTermQuery::new(term, distance, true))),
+                ]);
+                matches_any(&searcher, &fuzzy)?
+            };
+            terms.push(TermUse { term: text, chunks: u32::try_from(count).unwrap_or(u32::MAX), near });
+        }
+        Ok(QueryTerms { terms, chunks: u32::try_from(chunks).unwrap_or(u32::MAX) })
+    }
+
     /// The distinct terms `analyzer` finds in `query`, at most [`MAX_QUERY_TERMS`].
     fn terms(&self, analyzer: &mut TextAnalyzer, query: &str) -> Vec<Term> {
         let mut terms = Vec::new();
@@ -313,7 +369,12 @@ fn occurs_in(searcher: &Searcher, workspace: &Term, term: &Term) -> Result<bool,
         ),
         (Occur::Must, Box::new(TermQuery::new(term.clone(), IndexRecordOption::Basic))),
     ]);
-    let weight = both.weight(EnableScoring::disabled_from_searcher(searcher))?;
+    matches_any(searcher, &both)
+}
+
+/// Whether any live chunk matches `query`; stops at the first.
+fn matches_any(searcher: &Searcher, query: &dyn Query) -> Result<bool, IndexError> {
+    let weight = query.weight(EnableScoring::disabled_from_searcher(searcher))?;
     for segment in searcher.segment_readers() {
         let mut scorer = weight.scorer(segment, 1.0)?;
         let mut doc = scorer.doc();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::embed::{Embedder, Purpose};
-use super::index::{KeywordIndex, StopWords};
+use super::index::{KeywordIndex, QueryTerms, StopWords};
 use super::vectors::VectorIndex;
 use super::{KnowledgeBase, Passage, RagError, copy_chunks, copy_vectors};
 use crate::model::ChunkHit;
@@ -22,6 +22,8 @@ const RRF_K: f32 = 60.0;
 const CANDIDATES: usize = 50;
 /// A query's embedding may take this long; past it, search goes on by keyword.
 const QUERY_EMBED_TIMEOUT: Duration = Duration::from_secs(5);
+/// Results of each retriever kept as evidence of how well they agree.
+const HEAD: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SearchMode {
@@ -53,6 +55,26 @@ struct Ranked {
     similarity: Option<f32>,
 }
 
+/// What a search saw besides its ranking, for judging whether the workspace
+/// answers the query at all (`chat::answerable`).
+#[derive(Debug, Clone, Default)]
+pub struct Evidence {
+    /// The query's salient words as the workspace uses them (none in dense mode).
+    pub terms: QueryTerms,
+    /// The first chunks by keyword, best first.
+    pub keyword_head: Vec<i64>,
+    /// The first chunks by cosine, with their cosines, best first (none
+    /// without an embedding model).
+    pub dense_head: Vec<(i64, f32)>,
+}
+
+/// A search's passages and what it saw.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub passages: Vec<Passage>,
+    pub evidence: Evidence,
+}
+
 /// The indexes and embedder one search needs.
 struct Retrievers<'a> {
     keywords: &'a Arc<KeywordIndex>,
@@ -67,7 +89,7 @@ impl Retrievers<'_> {
         query: &str,
         want: usize,
         mode: SearchMode,
-    ) -> Result<Vec<Ranked>, RagError> {
+    ) -> Result<(Vec<Ranked>, Evidence), RagError> {
         let n = want.max(CANDIDATES);
         // Alone, BM25 does better without stop words; beside dense search, with
         // them (eval/: see index::QUERY_STOP_WORDS).
@@ -78,11 +100,16 @@ impl Retrievers<'_> {
         // is embedded, so hybrid costs the slower of the two, not their sum.
         let keyword = async {
             if mode == SearchMode::Dense {
-                return Ok::<_, RagError>(Vec::new());
+                return Ok::<_, RagError>((Vec::new(), QueryTerms::default()));
             }
             let (index, query) = (Arc::clone(self.keywords), query.to_owned());
-            Ok(tokio::task::spawn_blocking(move || index.search(workspace_id, &query, n, stop_words))
-                .await??)
+            tokio::task::spawn_blocking(move || {
+                Ok::<_, RagError>((
+                    index.search(workspace_id, &query, n, stop_words)?,
+                    index.term_use(workspace_id, &query)?,
+                ))
+            })
+            .await?
         };
         let dense = async {
             match mode {
@@ -91,13 +118,19 @@ impl Retrievers<'_> {
             }
         };
         let (keyword, dense) = tokio::join!(keyword, dense);
-        let keyword = keyword?;
-        Ok(match mode {
+        let (keyword, terms) = keyword?;
+        let evidence = Evidence {
+            terms,
+            keyword_head: keyword.iter().take(HEAD).map(|&(id, _)| id).collect(),
+            dense_head: dense.iter().take(HEAD).copied().collect(),
+        };
+        let ranked = match mode {
             SearchMode::Keyword => plain(keyword, false),
             SearchMode::Dense => plain(dense, true),
             SearchMode::Hybrid if dense.is_empty() => plain(keyword, false),
             SearchMode::Hybrid => fuse(&keyword, &dense),
-        })
+        };
+        Ok((ranked, evidence))
     }
 
     /// Nearest chunks by cosine, or none when there is no embedder, no vector
@@ -169,6 +202,17 @@ impl KnowledgeBase {
         limit: usize,
         mode: SearchMode,
     ) -> Result<Vec<Passage>, RagError> {
+        Ok(self.find(workspace_id, query, limit, mode).await?.passages)
+    }
+
+    /// [`search`](Self::search), with what the search saw.
+    pub async fn find(
+        &self,
+        workspace_id: i64,
+        query: &str,
+        limit: usize,
+        mode: SearchMode,
+    ) -> Result<Found, RagError> {
         if self.store.last_index_change().await? > self.applied.load(std::sync::atomic::Ordering::Acquire) {
             self.sync().await?;
         }
@@ -176,8 +220,9 @@ impl KnowledgeBase {
             Retrievers { keywords: &self.index, vectors: &self.vectors, embedder: self.embedder.as_ref() };
         // A few more than needed: some may belong to documents deleted a moment
         // ago, which the database no longer returns.
-        let ranked = retrievers.rank(workspace_id, query, limit + 10, mode).await?;
-        passages(self.store.as_ref(), workspace_id, ranked, limit).await
+        let (ranked, evidence) = retrievers.rank(workspace_id, query, limit + 10, mode).await?;
+        let passages = passages(self.store.as_ref(), workspace_id, ranked, limit).await?;
+        Ok(Found { passages, evidence })
     }
 }
 
@@ -201,7 +246,7 @@ pub async fn search_database(
         copy_vectors(store.as_ref(), &vectors, embedder.model(), Some(workspace_id)).await?;
     }
     let retrievers = Retrievers { keywords: &keywords, vectors: &vectors, embedder: embedder.as_ref() };
-    let ranked = retrievers.rank(workspace_id, query, limit, mode).await?;
+    let (ranked, _) = retrievers.rank(workspace_id, query, limit, mode).await?;
     passages(store.as_ref(), workspace_id, ranked, limit).await
 }
 

@@ -244,6 +244,7 @@ fn token_and_bot(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenAndBot> {
             fallback_message: r.get("fallback_message")?,
             model: r.get("model")?,
             temperature: r.get("temperature")?,
+            answer_threshold: r.get("answer_threshold")?,
         },
     })
 }

@@ -101,7 +101,7 @@ pub(super) const TOKEN_AND_BOT: &str =
     "SELECT t.id, t.bot_id, t.family_id, t.created_at, t.expires_at, t.revoked_at, t.last_used_at,
             b.workspace_id, b.name, b.system_prompt, b.welcome_message, b.is_active,
             b.allowed_origins, b.theme, b.position, b.primary_color, b.bubble_icon,
-            b.fallback_message, b.model, b.temperature
+            b.fallback_message, b.model, b.temperature, b.answer_threshold
        FROM widget_tokens t JOIN bots b ON b.id = t.bot_id
       WHERE t.token_hash = $1";
 

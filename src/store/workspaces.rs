@@ -44,6 +44,7 @@ pub(super) struct BotRow {
     fallback_message: String,
     model: Option<String>,
     temperature: Option<f64>,
+    answer_threshold: Option<f64>,
     created_at: i64,
     updated_at: i64,
     total_sessions: i64,
@@ -73,6 +74,8 @@ impl TryFrom<BotRow> for Bot {
             model: row.model,
             #[allow(clippy::cast_possible_truncation)]
             temperature: row.temperature.map(|t| t as f32),
+            #[allow(clippy::cast_possible_truncation)]
+            answer_threshold: row.answer_threshold.map(|t| t as f32),
             created_at: row.created_at,
             updated_at: row.updated_at,
             stats: BotStats {
@@ -91,7 +94,7 @@ macro_rules! bot_select {
     () => {
         "SELECT b.id, b.workspace_id, b.name, b.system_prompt, b.welcome_message, b.is_active,
                 b.allowed_origins, b.theme, b.position, b.primary_color, b.bubble_icon,
-                b.fallback_message, b.model, b.temperature, b.created_at, b.updated_at,
+                b.fallback_message, b.model, b.temperature, b.answer_threshold, b.created_at, b.updated_at,
                 (SELECT COUNT(*) FROM chat_sessions s WHERE s.bot_id = b.id) AS total_sessions,
                 (SELECT COUNT(*) FROM chat_sessions s
                   WHERE s.bot_id = b.id AND s.ended_at IS NULL AND s.last_activity_at >= $2) AS active_sessions,
@@ -244,8 +247,9 @@ macro_rules! impl_workspaces {
                 Ok(sqlx::query_scalar(
                     "INSERT INTO bots (workspace_id, name, system_prompt, welcome_message, is_active,
                                        allowed_origins, theme, position, primary_color, bubble_icon,
-                                       created_at, updated_at, fallback_message, model, temperature)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14)
+                                       created_at, updated_at, fallback_message, model, temperature,
+                                       answer_threshold)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14, $15)
                      RETURNING id",
                 )
                 .bind(bot.workspace_id)
@@ -262,6 +266,7 @@ macro_rules! impl_workspaces {
                 .bind(&bot.fallback_message)
                 .bind(&bot.model)
                 .bind(bot.temperature.map(f64::from))
+                .bind(bot.answer_threshold.map(f64::from))
                 .fetch_one(&self.pool)
                 .await?)
             }
@@ -271,7 +276,8 @@ macro_rules! impl_workspaces {
                     "UPDATE bots SET workspace_id = $2, name = $3, system_prompt = $4, welcome_message = $5,
                                      is_active = $6, allowed_origins = $7, theme = $8, position = $9,
                                      primary_color = $10, bubble_icon = $11, updated_at = $12,
-                                     fallback_message = $13, model = $14, temperature = $15
+                                     fallback_message = $13, model = $14, temperature = $15,
+                                     answer_threshold = $16
                       WHERE id = $1",
                 )
                 .bind(id)
@@ -289,6 +295,7 @@ macro_rules! impl_workspaces {
                 .bind(&bot.fallback_message)
                 .bind(&bot.model)
                 .bind(bot.temperature.map(f64::from))
+                .bind(bot.answer_threshold.map(f64::from))
                 .execute(&self.pool)
                 .await?;
                 Ok(())

@@ -280,7 +280,7 @@ async fn changing_the_model_embeds_every_chunk_again() {
 
 /// The real all-MiniLM-L6-v2 (scripts/fetch-model; scripts/test installs it and
 /// sets DOCENT_TEST_REQUIRE_MODEL, so there this test cannot be skipped).
-fn real_model() -> Option<std::path::PathBuf> {
+pub fn real_model() -> Option<std::path::PathBuf> {
     let dir = std::env::var_os("DOCENT_TEST_MODEL_DIR").map_or_else(
         || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/models/all-MiniLM-L6-v2"),
         std::path::PathBuf::from,

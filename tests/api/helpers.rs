@@ -122,6 +122,11 @@ pub async fn spawn_app_with_sample() -> TestApp {
     spawn(|_| {}, true).await
 }
 
+/// Like [`spawn_app_with_sample`], after `customise` has changed the configuration.
+pub async fn spawn_app_with_sample_and(customise: impl FnOnce(&mut Config)) -> TestApp {
+    spawn(customise, true).await
+}
+
 async fn spawn(customise: impl FnOnce(&mut Config), sample: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary folder");
     let db = TestDb::new(dir.path()).await;

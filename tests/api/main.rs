@@ -1,6 +1,7 @@
 //! Integration tests: the real server over HTTP, on SQLite, or on PostgreSQL
 //! when `DOCENT_TEST_DATABASE_URL` is set.
 
+mod answerable;
 mod assets;
 mod auth;
 mod bots;
