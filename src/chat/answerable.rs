@@ -149,13 +149,15 @@ fn signals(found: &Found) -> Signals {
     Signals { cosine, coverage, coverage_top3, support, unknown, agreement, terms: terms.len() }
 }
 
-/// The salient words of each sentence of a passage.
+/// The salient words of each sentence of a passage, and of its title and
+/// heading path together (the keyword index reads them with the text, and
+/// they say what every sentence under them is about).
 fn sentence_words(passage: &Passage) -> Vec<HashSet<String>> {
-    let title = crate::rag::index::keywords(&passage.hit.heading_path).into_iter().collect();
+    let hit = &passage.hit;
+    let place = format!("{}\n{}", hit.title, hit.heading_path);
     let mut words: Vec<HashSet<String>> =
-        sentences(&passage.hit.text, &HashSet::new()).into_iter().map(|s| s.words).collect();
-    // The heading says what every sentence under it is about.
-    words.push(title);
+        sentences(&hit.text, &HashSet::new()).into_iter().map(|s| s.words).collect();
+    words.push(crate::rag::index::keywords(&place).into_iter().collect());
     words
 }
 
