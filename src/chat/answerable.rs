@@ -24,8 +24,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::extractive::sentences;
-use crate::rag::index::TermUse;
-use crate::rag::{Found, Passage};
+use crate::rag::index::{TermUse, typo_edits};
+use crate::rag::{Found, HEAD, Passage};
 
 /// Passages whose words count as the answer's.
 const PASSAGES: usize = 3;
@@ -144,7 +144,7 @@ fn signals(found: &Found) -> Signals {
         0.0
     } else {
         let dense: HashSet<i64> = evidence.dense_head.iter().map(|&(id, _)| id).collect();
-        evidence.keyword_head.iter().filter(|id| dense.contains(id)).count() as f32 / 5.0
+        evidence.keyword_head.iter().filter(|id| dense.contains(id)).count() as f32 / HEAD as f32
     };
     Signals { cosine, coverage, coverage_top3, support, unknown, agreement, terms: terms.len() }
 }
@@ -184,11 +184,10 @@ fn rarity(term: &TermUse, chunks: u32) -> f32 {
     weight.clamp(0.0, 1.0)
 }
 
-/// Whether `typo` is within one edit of `word` (two for words of eight letters
-/// or more), as the keyword index judges typos.
+/// Whether `typo` is within [`typo_edits`] of `word`, as the keyword index judges typos.
 fn is_typo_of(typo: &str, word: &str) -> bool {
     let (a, b): (Vec<char>, Vec<char>) = (typo.chars().collect(), word.chars().collect());
-    let most = if a.len() >= 8 { 2 } else { 1 };
+    let most = usize::from(typo_edits(a.len()));
     if a.len().abs_diff(b.len()) > most {
         return false;
     }

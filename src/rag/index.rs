@@ -38,6 +38,13 @@ const MAX_QUERY_TERMS: usize = 64;
 
 /// Unknown words at least this long are looked up with typos allowed.
 const MIN_FUZZY_LENGTH: usize = 4;
+/// Edits a misspelt word of `length` letters may be from the word it means:
+/// one, or two from eight letters on. Keyword search and answerability's
+/// typo checks both go by it.
+pub fn typo_edits(length: usize) -> u8 {
+    if length >= 8 { 2 } else { 1 }
+}
+
 /// What a fuzzy match weighs (it scores 1, a BM25 term match a few points).
 const FUZZY_BOOST: f32 = 1.5;
 
@@ -263,14 +270,13 @@ impl KeywordIndex {
             // score, below a real match). Only this workspace's chunks decide, so
             // the ranking says nothing about what other workspaces hold.
             let length = term.value().as_str().map_or(0, |t| t.chars().count());
-            let query: Box<dyn Query> = if length >= MIN_FUZZY_LENGTH
-                && !occurs_in(&searcher, &workspace, &term)?
-            {
-                let distance = if length >= 8 { 2 } else { 1 };
-                Box::new(BoostQuery::new(Box::new(FuzzyTermQuery::new(term, distance, true)), FUZZY_BOOST))
-            } else {
-                Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
-            };
+            let query: Box<dyn Query> =
+                if length >= MIN_FUZZY_LENGTH && !occurs_in(&searcher, &workspace, &term)? {
+                    let fuzzy = FuzzyTermQuery::new(term, typo_edits(length), true);
+                    Box::new(BoostQuery::new(Box::new(fuzzy), FUZZY_BOOST))
+                } else {
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))
+                };
             words.push((Occur::Should, query));
         }
         let text_query: Box<dyn Query> = Box::new(BooleanQuery::new(words));
@@ -310,10 +316,9 @@ impl KeywordIndex {
             };
             let length = text.chars().count();
             let near = count == 0 && length >= MIN_FUZZY_LENGTH && {
-                let distance = if length >= 8 { 2 } else { 1 };
                 let fuzzy = BooleanQuery::new(vec![
                     (Occur::Must, in_workspace()),
-                    (Occur::Must, Box::new(FuzzyTermQuery::new(term, distance, true))),
+                    (Occur::Must, Box::new(FuzzyTermQuery::new(term, typo_edits(length), true))),
                 ]);
                 matches_any(&searcher, &fuzzy)?
             };

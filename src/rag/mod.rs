@@ -38,7 +38,7 @@ use crate::model::ChunkHit;
 use crate::store::{Store, StoreError};
 
 pub use jobs::{DeadlinePassed, run_with_deadline};
-pub use search::{Evidence, Found, SearchMode, search_database};
+pub use search::{Evidence, Found, HEAD, SearchMode, search_database};
 
 /// How often each node looks at the change feed for other nodes' work.
 const FEED_POLL: Duration = Duration::from_secs(1);

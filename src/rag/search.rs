@@ -23,7 +23,7 @@ const CANDIDATES: usize = 50;
 /// A query's embedding may take this long; past it, search goes on by keyword.
 const QUERY_EMBED_TIMEOUT: Duration = Duration::from_secs(5);
 /// Results of each retriever kept as evidence of how well they agree.
-const HEAD: usize = 5;
+pub const HEAD: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SearchMode {
